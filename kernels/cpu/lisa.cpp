@@ -1,0 +1,397 @@
+// LISA on the CPU (kernels.md section 2): attention over codeword histograms.
+//   lisa_base  hard codes [b, h, N, B], codebooks [h, B, W, dh] (default W = 128)
+//   lisa_mini  the same kernel under its own name, default W = 16 (the paper's profiling size)
+//   lisa_soft  soft assignments [b, h, N, B, W]; histogram = prefix sum of the probabilities,
+//              query code = argmax of the position's probabilities
+//
+// prepare (untimed, per head and codebook): Cq = C Wq, Ck = C Wk, Cv = C Wv (projections
+// optional), the W x W logit table T = Cq Ck^T / sqrt(dh) and E = exp(T - rowmax T)
+// (math/lisa.hpp explains why E is safe).
+// run, causal: positions stream in order with one B x W running histogram per thread; rows
+// are grouped in blocks of kRowBlock so the output is one (rows x BW) by (BW x dh) sgemm per
+// block. When there are fewer sequences than threads a sequence is cut into chunks: pass 1
+// counts each chunk's histogram, a prefix over chunks gives each chunk its starting
+// histogram, pass 2 streams the chunks in parallel. No N x B x W or N x B x dh tensor exists.
+// run, bidirectional: one histogram per sequence, so a position's output depends only on its
+// codes: Y[b][c] = sum_w a[b, c, w] Cv[b][w] is built once (B sgemms of W x W by W x dh) and
+// each position sums B gathered rows of Y.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "attnbench/cpu_util.hpp"
+#include "attnbench/math/lisa.hpp"
+#include "attnbench/reference.hpp"
+
+namespace attnbench {
+namespace {
+
+constexpr int64_t kRowBlock = 64;
+
+// Views of the prepared tables: T and E [h, B, W, W]; Cv [h, B, W, dh] (the input codebooks
+// themselves when there are no projections); Cq, Ck are prepare's temporaries.
+struct LisaTables {
+  float* t;
+  float* e;
+  float* cq;
+  float* ck;
+  float* cv;
+};
+
+LisaTables carve_tables(const Problem& p, void* base) {
+  const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+  cpu::Carver c(base);
+  LisaTables t{};
+  t.t = c.take<float>(HB * W * W);
+  t.e = c.take<float>(HB * W * W);
+  if (p.projections) {
+    t.cq = c.take<float>(HB * W * dh);
+    t.ck = c.take<float>(HB * W * dh);
+    t.cv = c.take<float>(HB * W * dh);
+  }
+  return t;
+}
+
+size_t tables_bytes(const Problem& p) {
+  const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+  cpu::Sizer s;
+  s.add<float>(HB * W * W).add<float>(HB * W * W);
+  if (p.projections) s.add<float>(HB * W * dh).add<float>(HB * W * dh).add<float>(HB * W * dh);
+  return s.bytes();
+}
+
+class LisaCpu : public Kernel {
+ public:
+  LisaCpu(const char* name, int64_t default_w, bool soft) : soft_(soft) {
+    info_.name = name;
+    info_.backend = Backend::cpu;
+    info_.family = "lisa";
+    info_.summary = soft ? "LISA-Soft: attention over prefix sums of soft codeword assignments"
+                         : "LISA: attention over prefix histograms of hard codeword codes";
+    info_.inputs = (soft ? kInputProbs : kInputCodes) | kInputCodebooks | kInputProjections;
+    info_.params = {
+        {"codebooks", 8, "B, codebooks per head"},
+        {"codewords", double(default_w), "W, codewords per codebook"},
+        {"projections", 0, "1: per-codebook Wq, Wk, Wv inputs; 0: identity"},
+        {"decay", 0, "counts decay lambda (causal only); 0 = none"},
+    };
+  }
+  const KernelInfo& info() const override { return info_; }
+
+  void validate(const Problem& p) const override {
+    validate_common(p);
+    if (p.codewords > (1 << 20) || p.codebooks > 4096)
+      throw InvalidProblem(fmt::format("{}: B={} W={} is out of range", info_.name,
+                                       p.codebooks, p.codewords));
+    if (!(p.decay >= 0.0))
+      throw InvalidProblem(fmt::format("{}: decay must be >= 0, got {}", info_.name, p.decay));
+    if (p.decay > 0.0 && !p.causal)
+      throw InvalidProblem(fmt::format("{}: decay has no bidirectional form", info_.name));
+  }
+
+  void validate_inputs(const Problem& p, const Inputs& in) const override {
+    const int64_t n = p.sequences() * p.seq_len * p.codebooks;
+    if (!soft_) {
+      for (int64_t x = 0; x < n; ++x)
+        if (in.codes[x] < 0 || in.codes[x] >= p.codewords)
+          throw InvalidProblem(fmt::format("{}: code {} at flat index {} is outside [0, W={})",
+                                           info_.name, in.codes[x], x, p.codewords));
+    } else {
+      for (int64_t x = 0; x < n * p.codewords; ++x)
+        if (!(in.probs[x] >= 0.0f) || !std::isfinite(in.probs[x]))
+          throw InvalidProblem(fmt::format(
+              "{}: probability {} at flat index {} is not a finite non-negative number",
+              info_.name, in.probs[x], x));
+    }
+  }
+
+  WorkspaceSize workspace(const Problem& p) const override {
+    const int64_t BW = p.codebooks * p.codewords, W = p.codewords, dh = p.head_dim;
+    const int64_t nt = cpu::max_threads();
+    cpu::Sizer s;
+    if (p.causal) {
+      s.add<float>(p.sequences() * chunks_per_sequence(p) * BW);  // chunk start histograms
+      for (int64_t t = 0; t < nt; ++t) s.add<float>(BW).add<float>(kRowBlock * BW);
+    } else {
+      for (int64_t t = 0; t < nt; ++t)
+        s.add<float>(BW).add<float>(BW * W).add<float>(BW * dh);  // H, weights, Y
+    }
+    return {tables_bytes(p), s.bytes()};
+  }
+
+  void prepare(const Problem& p, const Inputs& in, void* prepared,
+               const ExecContext&) const override {
+    const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+    const LisaTables t = carve_tables(p, prepared);
+    const float scale = 1.0f / std::sqrt(float(dh));
+    for (int64_t hb = 0; hb < HB; ++hb) {
+      const float* c = in.codebooks + hb * W * dh;
+      const float* cq = c;
+      const float* ck = c;
+      if (p.projections) {
+        float* outs[3] = {t.cq + hb * W * dh, t.ck + hb * W * dh, t.cv + hb * W * dh};
+        const float* mats[3] = {in.wq + hb * dh * dh, in.wk + hb * dh * dh,
+                                in.wv + hb * dh * dh};
+        for (int m = 0; m < 3; ++m)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(W), int(dh), int(dh),
+                      1.0f, c, int(dh), mats[m], int(dh), 0.0f, outs[m], int(dh));
+        cq = outs[0];
+        ck = outs[1];
+      }
+      float* tt = t.t + hb * W * W;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(W), int(W), int(dh), scale, cq,
+                  int(dh), ck, int(dh), 0.0f, tt, int(W));
+      float* ee = t.e + hb * W * W;
+      for (int64_t r = 0; r < W; ++r) {
+        const float mx = *std::max_element(tt + r * W, tt + (r + 1) * W);
+        for (int64_t w = 0; w < W; ++w) ee[r * W + w] = std::exp(tt[r * W + w] - mx);
+      }
+    }
+  }
+
+  void run(const Problem& p, const Inputs& in, const void* prepared, void* scratch, float* out,
+           const ExecContext& ctx) const override {
+    const LisaTables t = carve_tables(p, const_cast<void*>(prepared));
+    const float* cv = p.projections ? t.cv : in.codebooks;
+    if (p.causal)
+      run_causal(p, in, t, cv, scratch, out, ctx);
+    else
+      run_bidirectional(p, in, t, cv, scratch, out, ctx);
+  }
+
+  double flops(const Problem& p) const override {
+    const double S = double(p.sequences()), N = double(p.seq_len), B = double(p.codebooks),
+                 W = double(p.codewords), dh = double(p.head_dim);
+    // causal: the (N x BW) by (BW x dh) product; bidirectional: B (W x W) by (W x dh)
+    // products plus the B-row gather-sum per position.
+    return p.causal ? S * 2 * N * B * W * dh : S * (2 * B * W * W * dh + N * B * dh);
+  }
+
+  void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
+                      double* out) const override {
+    const int64_t H = p.heads, B = p.codebooks, W = p.codewords, dh = p.head_dim,
+                  N = p.seq_len;
+    const LisaTablesF64 tab = lisa_tables_f64(p, in);
+    const double scale = 1.0 / std::sqrt(double(dh));
+    std::vector<double> hist(W), logit(W);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const int64_t s = rows[r].seq, i = rows[r].row, h = s % H;
+      double* o = out + r * dh;
+      std::fill(o, o + dh, 0.0);
+      for (int64_t b = 0; b < B; ++b) {
+        std::fill(hist.begin(), hist.end(), 0.0);
+        const int64_t last = p.causal ? i : N - 1;
+        for (int64_t j = 0; j <= last; ++j) {
+          const double wgt = p.decay > 0 ? std::exp(-p.decay * double(i - j)) : 1.0;
+          const int64_t pos = (s * N + j) * B + b;
+          if (soft_)
+            for (int64_t w = 0; w < W; ++w) hist[w] += wgt * in.probs[pos * W + w];
+          else
+            hist[in.codes[pos]] += wgt;
+        }
+        const int64_t self = (s * N + i) * B + b;
+        const int64_t c = soft_ ? math::argmax_row(in.probs + self * W, int(W)) : in.codes[self];
+        const double* cq = tab.cq.data() + ((h * B + b) * W + c) * dh;
+        double mx = -INFINITY;
+        for (int64_t w = 0; w < W; ++w) {
+          const double* ck = tab.ck.data() + ((h * B + b) * W + w) * dh;
+          double acc = 0;
+          for (int64_t e = 0; e < dh; ++e) acc += cq[e] * ck[e];
+          logit[w] = acc * scale;
+          if (hist[w] > 0) mx = std::max(mx, logit[w]);
+        }
+        double z = 0;
+        for (int64_t w = 0; w < W; ++w)
+          z += hist[w] > 0 ? hist[w] * std::exp(logit[w] - mx) : 0.0;
+        for (int64_t w = 0; w < W; ++w) {
+          if (!(hist[w] > 0)) continue;
+          const double a = hist[w] * std::exp(logit[w] - mx) / z;
+          const double* cv = tab.cv.data() + ((h * B + b) * W + w) * dh;
+          for (int64_t e = 0; e < dh; ++e) o[e] += a * cv[e];
+        }
+      }
+    }
+  }
+
+ private:
+  // Chunks per sequence in the causal form: enough that every thread has work.
+  static int64_t chunks_per_sequence(const Problem& p) {
+    const int64_t nt = cpu::max_threads(), S = p.sequences();
+    if (S >= nt) return 1;
+    return std::max<int64_t>(1, std::min((nt + S - 1) / S, p.seq_len));
+  }
+
+  // Adds position i's assignment for codebook b into hist (one B-slice of W entries).
+  void add_position(const Inputs& in, int64_t pos, int64_t W, float* hist) const {
+    if (soft_) {
+      const float* pr = in.probs + pos * W;
+      for (int64_t w = 0; w < W; ++w) hist[w] += pr[w];
+    } else {
+      hist[in.codes[pos]] += 1.0f;
+    }
+  }
+  int64_t query_code(const Inputs& in, int64_t pos, int64_t W) const {
+    return soft_ ? math::argmax_row(in.probs + pos * W, int(W)) : in.codes[pos];
+  }
+
+  // hist <- decay * hist + assignments of position (s, i), all codebooks.
+  void step(const Problem& p, const Inputs& in, int64_t s, int64_t i, float decay,
+            float* hist) const {
+    const int64_t B = p.codebooks, W = p.codewords;
+    if (decay != 1.0f)
+      for (int64_t x = 0; x < B * W; ++x) hist[x] *= decay;
+    for (int64_t b = 0; b < B; ++b) add_position(in, (s * p.seq_len + i) * B + b, W, hist + b * W);
+  }
+
+  void run_causal(const Problem& p, const Inputs& in, const LisaTables& t, const float* cv,
+                  void* scratch, float* out, const ExecContext& ctx) const {
+    const int64_t S = p.sequences(), N = p.seq_len, H = p.heads, B = p.codebooks,
+                  W = p.codewords, BW = B * W, dh = p.head_dim;
+    const int64_t chunks = chunks_per_sequence(p);
+    const int64_t chunk_len = (N + chunks - 1) / chunks;
+    const float decay = math::lisa_decay_factor(p.decay);
+    const int nt = cpu::threads_for(ctx);
+    cpu::Carver carve(scratch);
+    float* starts = carve.take<float>(S * chunks * BW);
+    const size_t slot = cpu::Sizer().add<float>(BW).add<float>(kRowBlock * BW).bytes();
+    char* slots = static_cast<char*>(scratch) + carve.used();
+
+    if (chunks > 1) {
+      // pass 1: each chunk's own (decayed) histogram, stored at the next chunk's start
+#pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t c = 0; c < chunks; ++c) {
+          float* h = starts + (s * chunks + c) * BW;
+          std::fill(h, h + BW, 0.f);
+          if (c == chunks - 1) continue;  // the last chunk's total is never needed
+          for (int64_t i = c * chunk_len; i < std::min(N, (c + 1) * chunk_len); ++i)
+            step(p, in, s, i, decay, h);
+        }
+      // prefix over chunks: start[c] = decay^len * start[c-1] + local[c-1]
+      const float decay_chunk =
+          p.decay > 0 ? float(std::exp(-p.decay * double(chunk_len))) : 1.0f;
+      for (int64_t s = 0; s < S; ++s) {
+        float* base = starts + s * chunks * BW;
+        for (int64_t c = chunks - 1; c >= 1; --c)
+          std::copy(base + (c - 1) * BW, base + c * BW, base + c * BW);  // shift locals up
+        std::fill(base, base + BW, 0.f);
+        for (int64_t c = 1; c < chunks; ++c)
+          for (int64_t x = 0; x < BW; ++x)
+            base[c * BW + x] += decay_chunk * base[(c - 1) * BW + x];
+      }
+    } else {
+      std::fill(starts, starts + S * BW, 0.f);
+    }
+
+    // pass 2: stream every chunk from its starting histogram
+#pragma omp parallel num_threads(nt)
+    {
+      cpu::Carver mine(slots + slot * size_t(omp_get_thread_num()));
+      float* hist = mine.take<float>(BW);
+      float* a = mine.take<float>(kRowBlock * BW);
+#pragma omp for schedule(static) collapse(2)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t c = 0; c < chunks; ++c) {
+          const int64_t h = s % H;
+          const float* start = starts + (s * chunks + c) * BW;
+          std::copy(start, start + BW, hist);
+          const int64_t end = std::min(N, (c + 1) * chunk_len);
+          for (int64_t i0 = c * chunk_len; i0 < end; i0 += kRowBlock) {
+            const int64_t rows = std::min(kRowBlock, end - i0);
+            for (int64_t r = 0; r < rows; ++r) {
+              step(p, in, s, i0 + r, decay, hist);
+              for (int64_t b = 0; b < B; ++b) {
+                const int64_t code = query_code(in, (s * N + i0 + r) * B + b, W);
+                const int64_t row = ((h * B + b) * W + code) * W;
+                math::lisa_weights(t.e + row, t.t + row, hist + b * W, int(W),
+                                   a + r * BW + b * W);
+              }
+            }
+            // o[rows, dh] = a[rows, BW] * Cv_h[BW, dh]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(BW),
+                        1.0f, a, int(BW), cv + h * BW * dh, int(dh), 0.0f,
+                        out + (s * N + i0) * dh, int(dh));
+          }
+        }
+    }
+  }
+
+  void run_bidirectional(const Problem& p, const Inputs& in, const LisaTables& t,
+                         const float* cv, void* scratch, float* out,
+                         const ExecContext& ctx) const {
+    const int64_t S = p.sequences(), N = p.seq_len, H = p.heads, B = p.codebooks,
+                  W = p.codewords, BW = B * W, dh = p.head_dim;
+    const int nt = cpu::threads_for(ctx);
+    const size_t slot = cpu::Sizer().add<float>(BW).add<float>(BW * W).add<float>(BW * dh).bytes();
+    auto build_y = [&](int64_t s, float* hist, float* a, float* y) {
+      const int64_t h = s % H;
+      std::fill(hist, hist + BW, 0.f);
+      for (int64_t i = 0; i < N; ++i) step(p, in, s, i, 1.0f, hist);
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t c = 0; c < W; ++c) {
+          const int64_t row = ((h * B + b) * W + c) * W;
+          math::lisa_weights(t.e + row, t.t + row, hist + b * W, int(W), a + (b * W + c) * W);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(W), int(dh), int(W), 1.0f,
+                    a + b * W * W, int(W), cv + (h * B + b) * W * dh, int(dh), 0.0f,
+                    y + b * W * dh, int(dh));
+      }
+    };
+    auto gather_row = [&](int64_t s, int64_t i, const float* y) {
+      float* o = out + (s * N + i) * dh;
+      std::fill(o, o + dh, 0.f);
+      for (int64_t b = 0; b < B; ++b) {
+        const float* yr = y + (b * W + query_code(in, (s * N + i) * B + b, W)) * dh;
+        for (int64_t e = 0; e < dh; ++e) o[e] += yr[e];
+      }
+    };
+    auto slot_views = [&](int thread) {
+      cpu::Carver c(static_cast<char*>(scratch) + slot * size_t(thread));
+      float* hist = c.take<float>(BW);
+      float* a = c.take<float>(BW * W);
+      float* y = c.take<float>(BW * dh);
+      return std::tuple{hist, a, y};
+    };
+    if (S >= nt) {
+#pragma omp parallel num_threads(nt)
+      {
+        auto [hist, a, y] = slot_views(omp_get_thread_num());
+#pragma omp for schedule(dynamic)
+        for (int64_t s = 0; s < S; ++s) {
+          build_y(s, hist, a, y);
+          for (int64_t i = 0; i < N; ++i) gather_row(s, i, y);
+        }
+      }
+    } else {
+      auto [hist, a, y] = slot_views(0);
+      for (int64_t s = 0; s < S; ++s) {
+        build_y(s, hist, a, y);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < N; ++i) gather_row(s, i, y);
+      }
+    }
+  }
+
+  bool soft_;
+  KernelInfo info_;
+};
+
+struct LisaBaseCpu : LisaCpu {
+  LisaBaseCpu() : LisaCpu("lisa_base", 128, false) {}
+};
+struct LisaMiniCpu : LisaCpu {
+  LisaMiniCpu() : LisaCpu("lisa_mini", 16, false) {}
+};
+struct LisaSoftCpu : LisaCpu {
+  LisaSoftCpu() : LisaCpu("lisa_soft", 16, true) {}
+};
+
+}  // namespace
+
+ATTNBENCH_REGISTER_KERNEL(LisaBaseCpu);
+ATTNBENCH_REGISTER_KERNEL(LisaMiniCpu);
+ATTNBENCH_REGISTER_KERNEL(LisaSoftCpu);
+
+}  // namespace attnbench
