@@ -1,0 +1,62 @@
+// Runs one kernel at one point on its backend: owns the memory (inputs, output, prepared
+// state, scratch), times single runs and measures peak memory. The sweep, `eval`, the
+// benchmarks and the GPU tests all go through this seam, so the cpu and cuda backends are
+// measured the same way (design.md, "Measurement rules").
+//
+//   cpu   harness/backend_cpu.cpp   steady clock; memory from a counting allocator
+//   cuda  harness/backend_cuda.cpp  CUDA events on a dedicated stream; device memory from
+//                                   one cudaMallocAsync pool whose UsedMemHigh is the
+//                                   measured peak (compiled only with the CUDA backend)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attnbench/kernel.hpp"
+#include "inputs.hpp"
+
+namespace attnbench {
+
+struct MemoryFigures {
+  size_t inputs_bytes = 0;
+  size_t outputs_bytes = 0;
+  size_t prepared_bytes = 0;
+  size_t scratch_bytes = 0;
+  size_t workspace_bytes() const { return prepared_bytes + scratch_bytes; }
+  size_t peak_bytes() const { return inputs_bytes + outputs_bytes + workspace_bytes(); }
+};
+
+class BackendRunner {
+ public:
+  virtual ~BackendRunner() = default;
+  virtual Backend backend() const = 0;
+  // Validates, allocates (inputs copied to the backend, output, prepared, scratch), runs the
+  // kernel's untimed prepare. Resets the measured peak before allocating. Throws
+  // InvalidProblem (or std::runtime_error for an allocation failure) with one line.
+  virtual void setup(const Kernel& k, const Problem& p, const HostInputs& in) = 0;
+  // One run of the kernel; returns its time in milliseconds (steady clock / CUDA events).
+  virtual double run_once_ms() = 0;
+  // Evicts the working set from the caches between samples where the backend needs it.
+  virtual void flush_cache() {}
+  // The output of the last run, copied to the host.
+  virtual std::vector<float> output() = 0;
+  virtual MemoryFigures memory() const = 0;
+  // Measured high-water mark of the memory held for this point since setup began.
+  virtual size_t measured_peak_bytes() const = 0;
+  // Frees everything setup allocated.
+  virtual void teardown() = 0;
+};
+
+// True when the backend can run here; otherwise `why` says why ("built without CUDA",
+// "no CUDA device").
+bool backend_available(Backend b, std::string* why = nullptr);
+// Throws InvalidProblem when the backend is not available.
+std::unique_ptr<BackendRunner> make_runner(Backend b);
+
+// One line describing the backend's device ("AMD EPYC ..., 2 threads" / "NVIDIA H100 ...").
+std::string backend_device_name(Backend b);
+// Memory the backend can give a point (physical RAM / device memory), in bytes.
+size_t backend_memory_bytes(Backend b);
+
+}  // namespace attnbench
