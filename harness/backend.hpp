@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,23 @@ class BackendRunner {
 bool backend_available(Backend b, std::string* why = nullptr);
 // Throws InvalidProblem when the backend is not available.
 std::unique_ptr<BackendRunner> make_runner(Backend b);
+
+// Per-backend factories: make_cpu_runner in backend_cpu.cpp; make_cuda_runner, cuda_available
+// and gpu_info in backend_cuda.cpp (stubs that report "built without the CUDA backend" when
+// ATTNBENCH_HAVE_CUDA is not defined). make_runner / backend_available dispatch to them.
+std::unique_ptr<BackendRunner> make_cpu_runner();
+std::unique_ptr<BackendRunner> make_cuda_runner();
+bool cuda_available(std::string* why);
+
+struct GpuInfo {
+  std::string name;
+  size_t memory_bytes = 0;
+  std::string driver_version;
+  std::string runtime_version;
+  std::string compute_capability;
+};
+// The first CUDA device, or nullopt without the CUDA backend or a device.
+std::optional<GpuInfo> gpu_info();
 
 // One line describing the backend's device ("AMD EPYC ..., 2 threads" / "NVIDIA H100 ...").
 std::string backend_device_name(Backend b);
