@@ -27,9 +27,12 @@ void check_kernel_form(const std::string& name, bool causal) {
   double worst = 0;
   std::string worst_at;
   uint64_t seed = 1000;
+  // (batch, heads): several sequences per thread, and one sequence (row-parallel paths)
+  const int64_t shapes[][2] = {{2, 3}, {1, 1}};
+  for (const auto& bh : shapes)
   for (int64_t n : kSeqLens)
     for (int64_t dh : kHeadDims) {
-      Problem p = problem_for(k, 2, 3, n, dh, causal);
+      Problem p = problem_for(k, bh[0], bh[1], n, dh, causal);
       p.seed = ++seed;
       const HostInputs in = make_inputs(p, k.info().inputs, p.seed);
       INFO(name << " " << describe(p));
