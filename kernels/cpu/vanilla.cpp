@@ -1,9 +1,11 @@
 // Vanilla softmax attention on the CPU (kernels.md section 1). Two versions:
 //   vanilla_materialized  S = scale Q K^T and P = softmax(S) in one b*h*N*N workspace (softmax
 //                         in place), both products through CBLAS sgemm. The papers' baseline.
+//                         Causal: blocks of query rows multiply only the keys they see.
 //   vanilla_flash         BLOCK_M queries stream over BLOCK_N-key tiles with the online softmax
-//                         of math/softmax.hpp; O(BLOCK * dh) scratch per thread; causal key
-//                         tiles above the diagonal are skipped.
+//                         of math/softmax.hpp, the two tile products through sgemm;
+//                         O(BLOCK * dh) scratch per thread; causal key tiles above the
+//                         diagonal are skipped.
 // The float64 reference (reference.hpp, vanilla_reference_rows) checks both.
 // Run: ./run_all.sh test (tests/test_kernels_cpu.cpp), or the harness.
 #include <algorithm>
@@ -48,19 +50,24 @@ KernelInfo vanilla_info(const char* name, const char* summary) {
 // ---------------------------------------------------------------------------------------
 // vanilla_materialized
 
-// Softmax of row i of an N-wide score row in place; keys past `len` (the causal mask) get 0.
-void softmax_row_inplace(float* row, int64_t len, int64_t n) {
+// Softmax of one score row in place over its first `len` entries (the keys it may see);
+// entries [len, fill_end) are masked keys and get probability 0.
+void softmax_row_inplace(float* row, int64_t len, int64_t fill_end) {
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j]);
   float sum = 0.f;
   for (int64_t j = 0; j < len; ++j) {
-    row[j] = std::exp(row[j] - mx);
+    row[j] = math::exp_f(row[j] - mx);
     sum += row[j];
   }
   const float inv = 1.f / sum;
   for (int64_t j = 0; j < len; ++j) row[j] *= inv;
-  std::fill(row + len, row + n, 0.f);
+  std::fill(row + len, row + fill_end, 0.f);
 }
+
+// Causal rows are processed in blocks of this many queries: block [i0, i0+R) needs keys
+// [0, i0+R) only, so both products skip the masked upper triangle (half the FLOPs).
+constexpr int64_t kCausalRowBlock = 256;
 
 class VanillaMaterializedCpu final : public VanillaCpuBase {
  public:
@@ -71,6 +78,7 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
     return i;
   }
   WorkspaceSize workspace(const Problem& p) const override {
+    // one b*h*N*N buffer: the scores, turned into probabilities in place
     return {0, static_cast<size_t>(p.batch * p.heads) * static_cast<size_t>(p.seq_len) *
                    static_cast<size_t>(p.seq_len) * sizeof(float)};
   }
@@ -85,12 +93,20 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
       const float* k = in.k + s * N * dh;
       const float* v = in.v + s * N * dh;
       float* sc = scores_all + s * N * N;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(N), int(N), int(dh), scale, q,
-                  int(dh), k, int(dh), 0.0f, sc, int(N));
+      float* o = out + s * N * dh;
+      const int64_t block = p.causal ? kCausalRowBlock : N;
+      for (int64_t i0 = 0; i0 < N; i0 += block) {
+        const int64_t rows = std::min(block, N - i0);
+        const int64_t keys = p.causal ? i0 + rows : N;
+        float* sb = sc + i0 * N;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(keys), int(dh),
+                    scale, q + i0 * dh, int(dh), k, int(dh), 0.0f, sb, int(N));
 #pragma omp parallel for num_threads(nt) schedule(static) if (parallel_rows)
-      for (int64_t i = 0; i < N; ++i) softmax_row_inplace(sc + i * N, p.causal ? i + 1 : N, N);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(N), int(dh), int(N), 1.0f, sc,
-                  int(N), v, int(dh), 0.0f, out + s * N * dh, int(dh));
+        for (int64_t r = 0; r < rows; ++r)
+          softmax_row_inplace(sb + r * N, p.causal ? i0 + r + 1 : N, keys);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(keys),
+                    1.0f, sb, int(N), v, int(dh), 0.0f, o + i0 * dh, int(dh));
+      }
     };
     if (S >= nt) {
       // Enough sequences for every thread: one sequence per thread, single-threaded BLAS
@@ -104,10 +120,12 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
 };
 
 // ---------------------------------------------------------------------------------------
-// vanilla_flash
+// vanilla_flash: a query tile's scores against one key tile are one small sgemm, the
+// online softmax turns them into weights in place, and a second sgemm accumulates P V into
+// the tile's accumulator (rescaled first by the online-softmax factor of each row).
 
-constexpr int64_t kBlockM = 64;  // queries per tile
-constexpr int64_t kBlockN = 64;  // keys per tile
+constexpr int64_t kBlockM = 128;  // queries per tile
+constexpr int64_t kBlockN = 256;  // keys per tile
 
 class VanillaFlashCpu final : public VanillaCpuBase {
  public:
@@ -119,8 +137,7 @@ class VanillaFlashCpu final : public VanillaCpuBase {
   }
   static cpu::Sizer per_thread(int64_t dh) {
     cpu::Sizer s;
-    s.add<float>(dh * kBlockN)         // K tile, transposed
-        .add<float>(kBlockM * kBlockN)  // scores of the tile
+    s.add<float>(kBlockM * kBlockN)     // scores / weights of the tile
         .add<float>(kBlockM * dh)       // output accumulators
         .add<math::OnlineSoftmaxRow>(kBlockM);
     return s;
@@ -135,15 +152,17 @@ class VanillaFlashCpu final : public VanillaCpuBase {
     const int64_t q_tiles = (N + kBlockM - 1) / kBlockM;
     const size_t slot = per_thread(dh).bytes();
     const int nt = cpu::threads_for(ctx);
+    const int64_t items = S * q_tiles;
 #pragma omp parallel num_threads(nt)
     {
       cpu::Carver carve(static_cast<char*>(scratch) + slot * size_t(omp_get_thread_num()));
-      float* kt = carve.take<float>(dh * kBlockN);
       float* sc = carve.take<float>(kBlockM * kBlockN);
       float* acc = carve.take<float>(kBlockM * dh);
       auto* st = carve.take<math::OnlineSoftmaxRow>(kBlockM);
 #pragma omp for schedule(dynamic)
-      for (int64_t item = 0; item < S * q_tiles; ++item) {
+      for (int64_t it = 0; it < items; ++it) {
+        // last query tiles first: under the causal mask they carry the most work
+        const int64_t item = items - 1 - it;
         const int64_t s = item / q_tiles, i0 = (item % q_tiles) * kBlockM;
         const int64_t rows = std::min(kBlockM, N - i0);
         const float* q = in.q + (s * N + i0) * dh;
@@ -155,34 +174,30 @@ class VanillaFlashCpu final : public VanillaCpuBase {
         const int64_t key_end = p.causal ? i0 + rows : N;
         for (int64_t j0 = 0; j0 < key_end; j0 += kBlockN) {
           const int64_t cols = std::min(kBlockN, key_end - j0);
-          for (int64_t j = 0; j < cols; ++j)
-            for (int64_t d = 0; d < dh; ++d) kt[d * kBlockN + j] = k[(j0 + j) * dh + d];
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(cols), int(dh),
+                      scale, q, int(dh), k + j0 * dh, int(dh), 0.0f, sc, int(kBlockN));
           for (int64_t r = 0; r < rows; ++r) {
             float* srow = sc + r * kBlockN;
-            std::fill(srow, srow + cols, 0.f);
-            for (int64_t d = 0; d < dh; ++d) {
-              const float qd = q[r * dh + d] * scale;
-              const float* ktd = kt + d * kBlockN;
-              for (int64_t j = 0; j < cols; ++j) srow[j] += qd * ktd[j];
-            }
             // causal mask inside the diagonal tile: key j0+j is visible to query i0+r iff <=
-            const int64_t visible = p.causal ? std::min(cols, i0 + r - j0 + 1) : cols;
-            if (visible <= 0) continue;
-            float tile_max = srow[0];
-            for (int64_t j = 1; j < visible; ++j) tile_max = std::max(tile_max, srow[j]);
+            const int64_t visible =
+                p.causal ? std::clamp<int64_t>(i0 + r - j0 + 1, 0, cols) : cols;
+            float tile_max = math::neg_inf_f();
+            for (int64_t j = 0; j < visible; ++j) tile_max = std::max(tile_max, srow[j]);
             const float factor = math::online_softmax_rescale(st[r], tile_max);
-            float* a = acc + r * dh;
-            if (factor != 1.0f)
+            if (factor != 1.0f) {
+              float* a = acc + r * dh;
               for (int64_t c = 0; c < dh; ++c) a[c] *= factor;
+            }
             float tile_sum = 0.f;
             for (int64_t j = 0; j < visible; ++j) {
-              const float w = math::online_softmax_weight(st[r], srow[j]);
-              tile_sum += w;
-              const float* vj = v + (j0 + j) * dh;
-              for (int64_t c = 0; c < dh; ++c) a[c] += w * vj[c];
+              srow[j] = math::online_softmax_weight(st[r], srow[j]);
+              tile_sum += srow[j];
             }
+            std::fill(srow + visible, srow + cols, 0.f);
             st[r].l += tile_sum;
           }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(cols),
+                      1.0f, sc, int(kBlockN), v + j0 * dh, int(dh), 1.0f, acc, int(dh));
         }
         float* o = out + (s * N + i0) * dh;
         for (int64_t r = 0; r < rows; ++r) {
