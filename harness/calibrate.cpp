@@ -1,0 +1,119 @@
+#include "calibrate.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "inputs.hpp"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace attnbench {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Best-of-median sgemm rate in GFLOP/s for an n x n x n product.
+double sgemm_rate(int64_t n, int reps) {
+  std::vector<float> a(size_t(n * n)), b(size_t(n * n)), c(size_t(n * n));
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = float(counter_normal(1, 1, i));
+    b[i] = float(counter_normal(1, 2, i));
+  }
+  std::vector<double> secs;
+  for (int r = 0; r < reps + 1; ++r) {
+    const auto t0 = Clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0f,
+                a.data(), int(n), b.data(), int(n), 0.0f, c.data(), int(n));
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (r > 0) secs.push_back(s);  // the first run warms up
+  }
+  return 2.0 * double(n) * double(n) * double(n) / median(secs) / 1e9;
+}
+
+// Copy bandwidth in GB/s (read + write bytes) over buffers of `bytes`, all threads.
+double copy_rate(size_t bytes, int reps, int threads) {
+  const size_t n = bytes / sizeof(float);
+  std::vector<float> src(n), dst(n);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < int64_t(n); ++i) {
+    src[size_t(i)] = float(i & 1023);
+    dst[size_t(i)] = 0.f;  // touch every page before timing
+  }
+  std::vector<double> secs;
+  for (int r = 0; r < reps + 1; ++r) {
+    const auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads)
+    {
+      const size_t t = size_t(omp_get_thread_num()), nt = size_t(omp_get_num_threads());
+      const size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+      std::memcpy(dst.data() + lo, src.data() + lo, (hi - lo) * sizeof(float));
+    }
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (r > 0) secs.push_back(s);
+  }
+  return 2.0 * double(n * sizeof(float)) / median(secs) / 1e9;
+}
+}  // namespace
+
+Calibration calibrate(bool quick) {
+  const auto t0 = Clock::now();
+  Calibration c;
+  c.threads = omp_get_max_threads();
+  c.sgemm_n = quick ? 256 : 2048;
+  c.copy_bytes = quick ? (size_t(16) << 20) : (size_t(512) << 20);
+  const int reps = quick ? 2 : 5;
+  c.sgemm_gflops = sgemm_rate(c.sgemm_n, reps);
+  openblas_set_num_threads(1);
+  c.sgemm_gflops_one_thread = sgemm_rate(c.sgemm_n, reps);
+  openblas_set_num_threads(c.threads);  // (the OpenMP build also resets OpenMP's count)
+  omp_set_num_threads(c.threads);
+  c.bandwidth_gbs = copy_rate(c.copy_bytes, reps, c.threads);
+  c.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return c;
+}
+
+nlohmann::json to_json(const Calibration& c) {
+  return {{"sgemm_gflops", c.sgemm_gflops},
+          {"sgemm_gflops_one_thread", c.sgemm_gflops_one_thread},
+          {"bandwidth_gbs", c.bandwidth_gbs},
+          {"threads", c.threads},
+          {"sgemm_n", c.sgemm_n},
+          {"copy_bytes", c.copy_bytes},
+          {"seconds", c.seconds}};
+}
+
+Calibration calibration_from_json(const nlohmann::json& j) {
+  Calibration c;
+  if (!j.is_object()) return c;
+  c.sgemm_gflops = j.value("sgemm_gflops", 0.0);
+  c.sgemm_gflops_one_thread = j.value("sgemm_gflops_one_thread", 0.0);
+  c.bandwidth_gbs = j.value("bandwidth_gbs", 0.0);
+  c.threads = j.value("threads", 0);
+  c.sgemm_n = j.value("sgemm_n", int64_t(0));
+  c.copy_bytes = j.value("copy_bytes", size_t(0));
+  c.seconds = j.value("seconds", 0.0);
+  return c;
+}
+
+Roofline roofline(double flops, double bytes, double time_ms, const Calibration& c) {
+  Roofline r;
+  if (!c.valid()) return r;
+  const double compute_ms = flops / (c.sgemm_gflops * 1e9) * 1e3;
+  const double memory_ms = bytes / (c.bandwidth_gbs * 1e9) * 1e3;
+  r.bound = compute_ms >= memory_ms ? "compute" : "memory";
+  r.floor_ms = std::max(compute_ms, memory_ms);
+  r.pct_of_peak = time_ms > 0 ? 100.0 * r.floor_ms / time_ms : 0.0;
+  return r;
+}
+
+}  // namespace attnbench
