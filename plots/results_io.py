@@ -1,0 +1,329 @@
+"""Reading attnbench results files (schema in results/README.md, schema_version 1).
+
+load_dataset(paths) reads and validates every file and returns a Dataset of Row objects.
+Anything wrong with a file (missing, unreadable, not JSON, wrong schema_version, a row
+without a required field or with a field of the wrong type) raises ResultsError with one
+line that names the file and, for a row, its index and kernel. attnplots.py turns that into
+"attnplots: error: ..." on stderr and exit status 2.
+
+Required (the rest of a row is read when present, absent meaning null):
+  top level: schema_version == 1, preset, vanilla_kernel, environment (object), rows (array)
+  each row:  kernel, backend, axes{batch, heads, seq_len, head_dim, causal}, status
+             (ok / skipped / error), reason, time_ms (object or null; an ok row needs a
+             number in time_ms.median), peak_bytes (an ok row needs a number), vs_vanilla
+             (object or null)
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "skipped", "error")
+# The axes every row has; vs_vanilla matches rows on exactly these (results/README.md).
+COMMON_AXES = ("batch", "heads", "seq_len", "head_dim", "causal")
+# The axes a figure holds fixed across kernels (seq_len is the x axis, causal the panel).
+SHAPE_AXES = ("batch", "heads", "head_dim")
+
+
+class ResultsError(Exception):
+    """A results file that cannot be used; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where rows were measured: the backend and the machine's CPU model or GPU name."""
+    backend: str
+    name: str
+    host: str
+
+    @property
+    def label(self):
+        return f"{self.backend}: {self.name} ({self.host})"
+
+    @property
+    def slug(self):
+        return slugify(f"{self.backend}-{self.host}-{self.name}")
+
+
+@dataclass
+class Source:
+    """One results file."""
+    path: str
+    order: int  # position on the command line
+    preset: str
+    vanilla_kernel: str
+    environment: dict
+    n_rows: int = 0
+
+    @property
+    def date(self):
+        return str(self.environment.get("date") or "")
+
+
+@dataclass
+class Row:
+    kernel: str
+    backend: str
+    axes: dict
+    status: str
+    reason: str
+    source: Source
+    device: Device
+    median_ms: float = None
+    p25_ms: float = None
+    p75_ms: float = None
+    sample_count: int = None
+    peak_bytes: float = None
+    measured_peak_bytes: float = None
+    correctness_rel_l2: float = None
+    approx_rel_l2: float = None
+    approx_cosine: float = None
+    flops: float = None
+    gflops_per_s: float = None
+    speedup: float = None
+    memory_ratio: float = None
+    repro: str = ""
+    index: int = 0  # position in its file
+
+    @property
+    def ok(self):
+        return self.status == "ok"
+
+    @property
+    def seq_len(self):
+        return self.axes["seq_len"]
+
+    @property
+    def causal(self):
+        return self.axes["causal"]
+
+    @property
+    def shape(self):
+        """(batch, heads, head_dim): what every kernel at one point of a figure shares."""
+        return tuple(self.axes[a] for a in SHAPE_AXES)
+
+    @property
+    def method_params(self):
+        """The kernel's own axes (codebooks, codewords, window, ...), sorted by name."""
+        return tuple(sorted((k, v) for k, v in self.axes.items() if k not in COMMON_AXES))
+
+    @property
+    def point_key(self):
+        return (self.device, self.kernel, self.backend,
+                tuple(sorted(self.axes.items(), key=lambda kv: kv[0])))
+
+
+@dataclass
+class Dataset:
+    sources: list
+    rows: list  # after de-duplication
+    superseded: list = field(default_factory=list)  # rows replaced by a newer duplicate
+
+    @property
+    def devices(self):
+        seen = []
+        for r in self.rows:
+            if r.device not in seen:
+                seen.append(r.device)
+        return seen
+
+    @property
+    def kernels(self):
+        seen = []
+        for r in self.rows:
+            if r.kernel not in seen:
+                seen.append(r.kernel)
+        return seen
+
+
+def slugify(text):
+    out = "".join(c.lower() if c.isalnum() else "-" for c in str(text))
+    while "--" in out:
+        out = out.replace("--", "-")
+    return out.strip("-")[:60] or "x"
+
+
+def value_sort_key(v):
+    """Sorts axis values of mixed types without TypeError (numbers before strings)."""
+    if isinstance(v, bool):
+        return (0, int(v), "")
+    if isinstance(v, (int, float)):
+        return (1, float(v), "")
+    return (2, 0.0, str(v))
+
+
+def params_sort_key(params):
+    return tuple((k, value_sort_key(v)) for k, v in params)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number_or_none(v, where, path):
+    """A JSON number (finite) or null; NaN/Infinity literals count as null."""
+    if v is None:
+        return None
+    if not _is_number(v):
+        raise ResultsError(f"{path}: {where}: expected a number or null, got {json.dumps(v)[:40]}")
+    return float(v) if math.isfinite(v) else None
+
+
+def _read_json(path):
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file")
+    except IsADirectoryError:
+        raise ResultsError(f"{path}: is a directory, not a results file")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+    except RecursionError:
+        raise ResultsError(f"{path}: not valid JSON (nested too deeply)")
+
+
+def device_of(backend, env):
+    host = str(env.get("host") or "unknown host")
+    if backend == "cpu":
+        name = env.get("cpu_model") or "unknown CPU"
+    else:
+        gpu = env.get("gpu")
+        name = (gpu.get("name") if isinstance(gpu, dict) else None) or f"unknown {backend} device"
+    # "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz" -> "Intel Xeon Platinum 8375C CPU @ 2.90GHz"
+    name = str(name)
+    for mark in ("(R)", "(r)", "(TM)", "(tm)"):
+        name = name.replace(mark, "")
+    return Device(backend=backend, name=" ".join(name.split()), host=host)
+
+
+def load_results(path, order=0):
+    """Reads and validates one file; returns (Source, [Row])."""
+    doc = _read_json(path)
+    if not isinstance(doc, dict):
+        raise ResultsError(f"{path}: not an attnbench results file (top level is not an object)")
+    if "schema_version" not in doc:
+        raise ResultsError(f"{path}: not an attnbench results file (no schema_version)")
+    if doc["schema_version"] != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema_version {json.dumps(doc['schema_version'])} "
+                           f"is not supported (this tool reads {SCHEMA_VERSION})")
+    for key, kind in (("preset", str), ("vanilla_kernel", str), ("environment", dict),
+                      ("rows", list)):
+        if key not in doc:
+            raise ResultsError(f"{path}: missing top-level field '{key}'")
+        if not isinstance(doc[key], kind):
+            raise ResultsError(f"{path}: top-level field '{key}' should be "
+                               f"{'an object' if kind is dict else 'an array' if kind is list else 'a string'}")
+    source = Source(path=path, order=order, preset=doc["preset"],
+                    vanilla_kernel=doc["vanilla_kernel"], environment=doc["environment"],
+                    n_rows=len(doc["rows"]))
+    rows = [_parse_row(r, i, source, path) for i, r in enumerate(doc["rows"])]
+    return source, rows
+
+
+def _parse_row(r, i, source, path):
+    if not isinstance(r, dict):
+        raise ResultsError(f"{path}: rows[{i}]: not an object")
+    name = r.get("kernel") if isinstance(r.get("kernel"), str) else "?"
+    where = f"rows[{i}] ({name})"
+
+    def fail(msg):
+        raise ResultsError(f"{path}: {where}: {msg}")
+
+    for key in ("kernel", "backend", "axes", "status", "reason", "time_ms", "peak_bytes",
+                "vs_vanilla"):
+        if key not in r:
+            fail(f"missing field '{key}'")
+    for key in ("kernel", "backend", "status", "reason"):
+        if not isinstance(r[key], str):
+            fail(f"field '{key}' should be a string")
+    if r["status"] not in STATUSES:
+        fail(f"status '{r['status']}' is not one of {', '.join(STATUSES)}")
+    axes = r["axes"]
+    if not isinstance(axes, dict):
+        fail("field 'axes' should be an object")
+    for a in ("batch", "heads", "seq_len", "head_dim"):
+        if a not in axes:
+            fail(f"missing field 'axes.{a}'")
+        if not (isinstance(axes[a], int) and not isinstance(axes[a], bool)) or axes[a] <= 0:
+            fail(f"field 'axes.{a}' should be a positive integer")
+    if "causal" not in axes:
+        fail("missing field 'axes.causal'")
+    if not isinstance(axes["causal"], bool):
+        fail("field 'axes.causal' should be true or false")
+    for k, v in axes.items():
+        if isinstance(v, (dict, list)):
+            fail(f"field 'axes.{k}' should be a number, string or boolean")
+
+    ok = r["status"] == "ok"
+    t = r["time_ms"]
+    if t is not None and not isinstance(t, dict):
+        fail("field 'time_ms' should be an object or null")
+    t = t or {}
+    median = _number_or_none(t.get("median"), f"{where}: time_ms.median", path)
+    if ok and median is None:
+        fail("status is ok but time_ms.median is missing or null")
+    if ok and median is not None and median <= 0:
+        fail("time_ms.median should be positive")
+    peak = _number_or_none(r["peak_bytes"], f"{where}: peak_bytes", path)
+    if ok and peak is None:
+        fail("status is ok but peak_bytes is null")
+    vv = r["vs_vanilla"]
+    if vv is not None and not isinstance(vv, dict):
+        fail("field 'vs_vanilla' should be an object or null")
+    vv = vv or {}
+
+    def num(key, d=r):
+        return _number_or_none(d.get(key), f"{where}: {key}", path)
+
+    def positive(x):
+        return x if (x is not None and x > 0) else None
+
+    count = t.get("count")
+    return Row(
+        kernel=r["kernel"], backend=r["backend"], axes=dict(axes), status=r["status"],
+        reason=r["reason"], source=source, device=device_of(r["backend"], source.environment),
+        median_ms=median if ok else None,
+        p25_ms=num("p25", t) if ok else None, p75_ms=num("p75", t) if ok else None,
+        sample_count=count if (isinstance(count, int) and not isinstance(count, bool)) else None,
+        peak_bytes=peak,
+        measured_peak_bytes=num("measured_peak_bytes"),
+        correctness_rel_l2=num("correctness_rel_l2"),
+        approx_rel_l2=num("approx_rel_l2"), approx_cosine=num("approx_cosine"),
+        flops=num("flops"), gflops_per_s=num("gflops_per_s"),
+        speedup=positive(num("speedup", vv)) if ok else None,
+        memory_ratio=positive(num("memory_ratio", vv)) if ok else None,
+        repro=r.get("repro") if isinstance(r.get("repro"), str) else "",
+        index=i,
+    )
+
+
+def load_dataset(paths):
+    """Reads every file; the same point measured twice on one device keeps the row from the
+    newer file (environment.date, then the later file on the command line)."""
+    if not paths:
+        raise ResultsError("no results files given")
+    sources, all_rows = [], []
+    for order, p in enumerate(paths):
+        src, rows = load_results(p, order)
+        sources.append(src)
+        all_rows.extend(rows)
+    best, superseded = {}, []
+    for r in all_rows:
+        k = r.point_key
+        if k in best:
+            old = best[k]
+            newer = (r.source.date, r.source.order, r.index) >= (old.source.date, old.source.order, old.index)
+            keep, drop = (r, old) if newer else (old, r)
+            best[k] = keep
+            superseded.append(drop)
+        else:
+            best[k] = r
+    kept = set(id(r) for r in best.values())
+    rows = [r for r in all_rows if id(r) in kept]
+    return Dataset(sources=sources, rows=rows, superseded=superseded)
