@@ -23,7 +23,7 @@ AB_HD float neg_inf_f() { return -INFINITY; }
 // -ffast-math): x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-7 polynomial, times 2^n
 // built in the exponent bits. Relative error ~2 ulp over the range; exp(x) = 0 below
 // -87.3 (where float32 goes subnormal) and -inf gives 0.
-inline float exp_host(float x) {
+__attribute__((always_inline)) inline float exp_host(float x) {
   const float lo = -87.33654f, hi = 88.72283f;
   const bool under = x < lo;
   x = x < lo ? lo : (x > hi ? hi : x);
