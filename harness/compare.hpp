@@ -1,0 +1,59 @@
+// `attnbench compare BASE NEW`: rows matched by kernel, backend and axes; time change judged
+// with a Mann-Whitney U test over the samples, memory change exact, accuracy change against
+// the tolerances of kernels.md section 5. Used by CI performance gates too.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "results.hpp"
+
+namespace attnbench {
+
+struct CompareOptions {
+  double threshold = 0.10;  // relative change that counts (time and peak memory)
+  double alpha = 0.05;      // significance of the time change
+};
+
+// float32 rounding level: a correctness error above it is a failed kernel (kernels.md s. 5).
+constexpr double kCorrectnessTolerance = 1e-4;
+
+struct RowComparison {
+  std::string kernel, backend, point;   // point: the axes in words
+  std::string base_status, new_status;  // "" when the row is missing on that side
+  std::optional<double> base_median_ms, new_median_ms;
+  std::optional<double> time_ratio;     // new median / base median
+  std::optional<double> p_value;        // Mann-Whitney, two-sided
+  bool time_judged_on_median = false;   // too few samples for the test to reach alpha
+  std::optional<double> base_peak_bytes, new_peak_bytes;
+  std::optional<double> base_correctness, new_correctness;
+  std::optional<double> base_approx, new_approx;
+  bool time_regressed = false, time_improved = false;
+  bool memory_regressed = false, memory_improved = false;
+  bool accuracy_regressed = false;
+  bool status_regressed = false;        // ran before, does not now
+  std::vector<std::string> notes;
+  bool regressed() const {
+    return time_regressed || memory_regressed || accuracy_regressed || status_regressed;
+  }
+  std::string verdict() const;          // "regressed: time +52 %", "ok", "faster", "new", ...
+};
+
+struct Comparison {
+  std::vector<RowComparison> rows;
+  std::vector<std::string> environment_warnings;  // the two runs ran on different machines
+  size_t regressions = 0;
+  size_t matched = 0;
+  CompareOptions options;
+};
+
+Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
+                           const CompareOptions& o = {});
+// A fixed-width table, or a Markdown table for a CI comment.
+std::string comparison_report(const Comparison& c, bool markdown);
+
+// "10%" -> 0.10, "0.1" -> 0.1; throws InvalidProblem.
+double parse_fraction(const std::string& text, const std::string& option);
+
+}  // namespace attnbench

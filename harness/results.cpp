@@ -1,0 +1,460 @@
+#include "results.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "attnbench/build_info.hpp"
+#include "sysinfo.hpp"
+
+namespace attnbench {
+
+namespace {
+
+const char* const kShapeAxes[] = {"batch", "heads", "seq_len", "head_dim", "causal"};
+
+bool is_shape_axis(const std::string& n) {
+  for (const char* a : kShapeAxes)
+    if (n == a) return true;
+  return false;
+}
+
+// A parameter value as JSON: integers stay integers.
+ojson number_json(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.0e15) return int64_t(v);
+  return v;
+}
+
+ojson opt(const std::optional<double>& v) { return v ? ojson(*v) : ojson(nullptr); }
+
+std::string run_command(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+// ---- reading helpers: every problem names the file, the row and the field ----------------
+[[noreturn]] void bad(const std::string& where, const std::string& what) {
+  throw InvalidProblem(fmt::format("{}: {}", where, what));
+}
+const ojson& field(const ojson& j, const char* key, const std::string& where) {
+  if (!j.is_object()) bad(where, "expected an object");
+  auto it = j.find(key);
+  if (it == j.end()) bad(where, fmt::format("missing field '{}'", key));
+  return *it;
+}
+std::string get_string(const ojson& j, const char* key, const std::string& where) {
+  const ojson& v = field(j, key, where);
+  if (!v.is_string()) bad(where, fmt::format("field '{}' must be a string", key));
+  return v.get<std::string>();
+}
+std::string get_string_or(const ojson& j, const char* key, const std::string& def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+double get_number(const ojson& j, const char* key, const std::string& where) {
+  const ojson& v = field(j, key, where);
+  if (!v.is_number()) bad(where, fmt::format("field '{}' must be a number", key));
+  return v.get<double>();
+}
+std::optional<double> get_opt_number(const ojson& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) bad(where, fmt::format("field '{}' must be a number or null", key));
+  return it->get<double>();
+}
+size_t get_bytes(const ojson& j, const char* key, const std::string& where) {
+  const double v = get_number(j, key, where);
+  if (v < 0) bad(where, fmt::format("field '{}' must be >= 0", key));
+  return size_t(v);
+}
+int64_t get_int_or(const ojson& j, const char* key, int64_t def, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_number()) bad(where, fmt::format("field '{}' must be a number", key));
+  return it->get<int64_t>();
+}
+
+}  // namespace
+
+std::string format_bytes(double b) {
+  if (!std::isfinite(b)) return "?";
+  if (b >= 1e12) return fmt::format("{:.1f} TB", b / 1e12);
+  if (b >= 1e9) return fmt::format("{:.1f} GB", b / 1e9);
+  if (b >= 1e6) return fmt::format("{:.1f} MB", b / 1e6);
+  if (b >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
+  return fmt::format("{:.0f} B", b);
+}
+
+Environment collect_environment(int threads_used, const std::string& command_line) {
+  Environment e;
+  e.host = sysinfo::host_name();
+  e.cpu_model = sysinfo::cpu_model();
+  e.cpu_cores = sysinfo::logical_cpus();
+  e.threads_used = threads_used;
+  e.memory_bytes = sysinfo::physical_memory_bytes();
+  e.gpu = gpu_info();
+  e.compiler = build_info::compiler;
+  e.cxx_flags = build_info::cxx_flags;
+  e.build_type = build_info::build_type;
+  e.blas = build_info::blas_library;
+  if (build_info::cuda_backend)
+    e.cuda_compiler = fmt::format("nvcc {} (architectures {})", build_info::cuda_compiler_version,
+                                  build_info::cuda_architectures);
+  const std::string dir = ATTNBENCH_SOURCE_DIR;
+  e.git_commit = run_command("git -C '" + dir + "' rev-parse HEAD 2>/dev/null");
+  // outside a git checkout rev-parse echoes its argument: only a full hash counts
+  if (e.git_commit.size() != 40 ||
+      e.git_commit.find_first_not_of("0123456789abcdef") != std::string::npos)
+    e.git_commit = "unknown";
+  e.git_dirty =
+      !run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null").empty();
+  e.date = sysinfo::utc_now_iso();
+  e.command_line = command_line;
+  e.calibration = nullptr;
+  return e;
+}
+
+// ---- axes and keys -------------------------------------------------------------------------
+
+ojson axes_json(const Problem& p, const std::vector<std::string>& params) {
+  ojson a = ojson::object();
+  a["batch"] = p.batch;
+  a["heads"] = p.heads;
+  a["seq_len"] = p.seq_len;
+  a["head_dim"] = p.head_dim;
+  a["causal"] = p.causal;
+  for (const auto& n : params) a[n] = number_json(get_parameter(p, n));
+  return a;
+}
+
+Problem problem_from_axes(const ojson& axes, std::vector<std::string>* params,
+                          const std::string& where) {
+  if (!axes.is_object()) bad(where, "'axes' must be an object");
+  Problem p;
+  for (const char* a : kShapeAxes)
+    if (!axes.contains(a)) bad(where, fmt::format("axes: missing '{}'", a));
+  for (auto it = axes.begin(); it != axes.end(); ++it) {
+    const std::string& name = it.key();
+    double v;
+    if (it->is_boolean())
+      v = it->get<bool>() ? 1 : 0;
+    else if (it->is_number())
+      v = it->get<double>();
+    else
+      bad(where, fmt::format("axes: '{}' must be a number or a boolean", name));
+    try {
+      set_parameter(p, name, v);
+    } catch (const InvalidProblem& e) {
+      bad(where, fmt::format("axes: {}", e.what()));
+    }
+    if (params && !is_shape_axis(name)) params->push_back(name);
+  }
+  return p;
+}
+
+std::string point_key(const std::string& kernel, Backend b, const Problem& p,
+                      const std::vector<std::string>& params) {
+  std::map<std::string, double> vals;
+  for (const char* a : kShapeAxes) vals[a] = get_parameter(p, a);
+  for (const auto& n : params) vals[n] = get_parameter(p, n);
+  std::string k = kernel + "|" + backend_name(b);
+  for (const auto& [n, v] : vals) k += fmt::format("|{}={:.17g}", n, v);
+  return k;
+}
+
+std::string row_key(const Row& r) { return point_key(r.kernel, r.backend, r.problem, r.params); }
+
+// ---- writing -------------------------------------------------------------------------------
+
+ojson to_json(const Row& r) {
+  ojson j = ojson::object();
+  j["kernel"] = r.kernel;
+  j["backend"] = backend_name(r.backend);
+  j["axes"] = axes_json(r.problem, r.params);
+  j["status"] = r.status;
+  j["reason"] = r.reason;
+  if (r.time) {
+    const TimeStats& t = *r.time;
+    ojson s = ojson::array();
+    // the steady clock counts nanoseconds: 1e-6 ms keeps every digit it measured
+    for (double x : t.samples) s.push_back(std::round(x * 1e6) / 1e6);
+    j["time_ms"] = {{"median", t.median}, {"min", t.min},   {"max", t.max},
+                    {"p25", t.p25},       {"p75", t.p75},   {"mean", t.mean},
+                    {"count", t.count},   {"samples", s}};
+  } else {
+    j["time_ms"] = nullptr;
+  }
+  j["warmup_runs"] = r.warmup_runs;
+  j["inputs_bytes"] = r.memory.inputs_bytes;
+  j["outputs_bytes"] = r.memory.outputs_bytes;
+  j["prepared_bytes"] = r.memory.prepared_bytes;
+  j["scratch_bytes"] = r.memory.scratch_bytes;
+  j["workspace_bytes"] = r.memory.workspace_bytes();
+  j["peak_bytes"] = r.memory.peak_bytes();
+  j["measured_peak_bytes"] =
+      r.measured_peak_bytes ? ojson(*r.measured_peak_bytes) : ojson(nullptr);
+  j["measured_peak_source"] = r.measured_peak_source;
+  j["memory_agrees"] = r.memory_agrees ? ojson(*r.memory_agrees) : ojson(nullptr);
+  j["memory_note"] = r.memory_note;
+  j["correctness_rel_l2"] = opt(r.correctness_rel_l2);
+  j["correctness_rows"] = r.correctness_rows;
+  j["approx_rel_l2"] = opt(r.approx_rel_l2);
+  j["approx_cosine"] = opt(r.approx_cosine);
+  j["approx_rows"] = r.approx_rows;
+  j["flops"] = r.flops;
+  j["gflops_per_s"] = opt(r.gflops_per_s);
+  j["min_bytes"] = r.min_bytes;
+  if (r.vs_vanilla)
+    j["vs_vanilla"] = {{"speedup", r.vs_vanilla->speedup},
+                       {"memory_ratio", r.vs_vanilla->memory_ratio}};
+  else
+    j["vs_vanilla"] = nullptr;
+  j["point_seconds"] = r.point_seconds;
+  j["check_seconds"] = r.check_seconds;
+  j["repro"] = r.repro;
+  return j;
+}
+
+ojson to_json(const Environment& e) {
+  ojson j = ojson::object();
+  j["host"] = e.host;
+  j["cpu_model"] = e.cpu_model;
+  j["cpu_cores"] = e.cpu_cores;
+  j["threads_used"] = e.threads_used;
+  j["memory_bytes"] = e.memory_bytes;
+  if (e.gpu)
+    j["gpu"] = {{"name", e.gpu->name},
+                {"memory_bytes", e.gpu->memory_bytes},
+                {"driver_version", e.gpu->driver_version},
+                {"runtime_version", e.gpu->runtime_version},
+                {"compute_capability", e.gpu->compute_capability}};
+  else
+    j["gpu"] = nullptr;
+  j["compiler"] = e.compiler;
+  j["cxx_flags"] = e.cxx_flags;
+  j["build_type"] = e.build_type;
+  j["blas"] = e.blas;
+  j["cuda_compiler"] = e.cuda_compiler;
+  j["git_commit"] = e.git_commit;
+  j["git_dirty"] = e.git_dirty;
+  j["date"] = e.date;
+  j["command_line"] = e.command_line;
+  j["calibration"] = e.calibration;
+  ojson res = ojson::array();
+  for (const auto& r : e.resumes) res.push_back({{"date", r.date}, {"command_line", r.command_line}});
+  j["resumes"] = res;
+  return j;
+}
+
+ojson to_json(const ResultsFile& f) {
+  ojson j = ojson::object();
+  j["schema_version"] = f.schema_version;
+  j["tool"] = f.tool;
+  j["preset"] = f.preset;
+  j["vanilla_kernel"] = f.vanilla_kernel;
+  j["environment"] = to_json(f.environment);
+  ojson rows = ojson::array();
+  for (const auto& r : f.rows) rows.push_back(to_json(r));
+  j["rows"] = std::move(rows);
+  return j;
+}
+
+// ---- reading -------------------------------------------------------------------------------
+
+Row row_from_json(const ojson& j, const std::string& where) {
+  Row r;
+  r.kernel = get_string(j, "kernel", where);
+  const std::string be = get_string(j, "backend", where);
+  const auto b = parse_backend(be);
+  if (!b) bad(where, fmt::format("unknown backend '{}'", be));
+  r.backend = *b;
+  r.problem = problem_from_axes(field(j, "axes", where), &r.params, where);
+  r.status = get_string(j, "status", where);
+  if (r.status != "ok" && r.status != "skipped" && r.status != "error")
+    bad(where, fmt::format("status '{}' is not ok, skipped or error", r.status));
+  r.reason = get_string(j, "reason", where);
+  const ojson& t = field(j, "time_ms", where);
+  if (!t.is_null()) {
+    const std::string tw = where + ": time_ms";
+    TimeStats ts;
+    const ojson& s = field(t, "samples", tw);
+    if (!s.is_array()) bad(tw, "'samples' must be an array");
+    for (const auto& x : s) {
+      if (!x.is_number()) bad(tw, "'samples' must hold numbers");
+      ts.samples.push_back(x.get<double>());
+    }
+    const double nan = std::nan("");
+    ts.median = get_opt_number(t, "median", tw).value_or(nan);
+    ts.min = get_opt_number(t, "min", tw).value_or(nan);
+    ts.max = get_opt_number(t, "max", tw).value_or(nan);
+    ts.p25 = get_opt_number(t, "p25", tw).value_or(nan);
+    ts.p75 = get_opt_number(t, "p75", tw).value_or(nan);
+    ts.mean = get_opt_number(t, "mean", tw).value_or(nan);
+    ts.count = get_int_or(t, "count", int64_t(ts.samples.size()), tw);
+    r.time = std::move(ts);
+  }
+  r.warmup_runs = int(get_int_or(j, "warmup_runs", 0, where));
+  r.memory.inputs_bytes = get_bytes(j, "inputs_bytes", where);
+  r.memory.outputs_bytes = get_bytes(j, "outputs_bytes", where);
+  r.memory.prepared_bytes = get_bytes(j, "prepared_bytes", where);
+  r.memory.scratch_bytes = get_bytes(j, "scratch_bytes", where);
+  if (get_bytes(j, "peak_bytes", where) != r.memory.peak_bytes())
+    bad(where, "peak_bytes is not inputs + outputs + prepared + scratch");
+  if (auto m = get_opt_number(j, "measured_peak_bytes", where)) r.measured_peak_bytes = size_t(*m);
+  r.measured_peak_source = get_string_or(j, "measured_peak_source", "");
+  if (auto it = j.find("memory_agrees"); it != j.end() && it->is_boolean())
+    r.memory_agrees = it->get<bool>();
+  r.memory_note = get_string_or(j, "memory_note", "");
+  r.correctness_rel_l2 = get_opt_number(j, "correctness_rel_l2", where);
+  r.correctness_rows = get_int_or(j, "correctness_rows", 0, where);
+  r.approx_rel_l2 = get_opt_number(j, "approx_rel_l2", where);
+  r.approx_cosine = get_opt_number(j, "approx_cosine", where);
+  r.approx_rows = get_int_or(j, "approx_rows", 0, where);
+  r.flops = get_opt_number(j, "flops", where).value_or(0);
+  r.gflops_per_s = get_opt_number(j, "gflops_per_s", where);
+  r.min_bytes = get_opt_number(j, "min_bytes", where).value_or(0);
+  if (auto it = j.find("vs_vanilla"); it != j.end() && !it->is_null()) {
+    const std::string vw = where + ": vs_vanilla";
+    VsVanilla v;
+    v.speedup = get_opt_number(*it, "speedup", vw).value_or(std::nan(""));
+    v.memory_ratio = get_opt_number(*it, "memory_ratio", vw).value_or(std::nan(""));
+    r.vs_vanilla = v;
+  }
+  r.point_seconds = get_opt_number(j, "point_seconds", where).value_or(0);
+  r.check_seconds = get_opt_number(j, "check_seconds", where).value_or(0);
+  r.repro = get_string_or(j, "repro", "");
+  return r;
+}
+
+Environment environment_from_json(const ojson& j, const std::string& where) {
+  if (!j.is_object()) bad(where, "'environment' must be an object");
+  Environment e;
+  e.host = get_string_or(j, "host", "");
+  e.cpu_model = get_string_or(j, "cpu_model", "");
+  e.cpu_cores = int(get_int_or(j, "cpu_cores", 0, where));
+  e.threads_used = int(get_int_or(j, "threads_used", 0, where));
+  e.memory_bytes = size_t(get_int_or(j, "memory_bytes", 0, where));
+  if (auto it = j.find("gpu"); it != j.end() && it->is_object()) {
+    GpuInfo g;
+    g.name = get_string_or(*it, "name", "");
+    g.memory_bytes = size_t(get_int_or(*it, "memory_bytes", 0, where + ": gpu"));
+    g.driver_version = get_string_or(*it, "driver_version", "");
+    g.runtime_version = get_string_or(*it, "runtime_version", "");
+    g.compute_capability = get_string_or(*it, "compute_capability", "");
+    e.gpu = g;
+  }
+  e.compiler = get_string_or(j, "compiler", "");
+  e.cxx_flags = get_string_or(j, "cxx_flags", "");
+  e.build_type = get_string_or(j, "build_type", "");
+  e.blas = get_string_or(j, "blas", "");
+  e.cuda_compiler = get_string_or(j, "cuda_compiler", "");
+  e.git_commit = get_string_or(j, "git_commit", "");
+  if (auto it = j.find("git_dirty"); it != j.end() && it->is_boolean()) e.git_dirty = it->get<bool>();
+  e.date = get_string_or(j, "date", "");
+  e.command_line = get_string_or(j, "command_line", "");
+  if (auto it = j.find("calibration"); it != j.end()) e.calibration = *it;
+  if (auto it = j.find("resumes"); it != j.end() && it->is_array())
+    for (const auto& r : *it)
+      if (r.is_object())
+        e.resumes.push_back({get_string_or(r, "date", ""), get_string_or(r, "command_line", "")});
+  return e;
+}
+
+ResultsFile results_from_json(const ojson& j, const std::string& name) {
+  if (!j.is_object()) bad(name, "not an attnbench results file (expected a JSON object)");
+  ResultsFile f;
+  const ojson& v = field(j, "schema_version", name);
+  if (!v.is_number_integer()) bad(name, "'schema_version' must be an integer");
+  f.schema_version = v.get<int>();
+  if (f.schema_version != kSchemaVersion)
+    bad(name, fmt::format("schema_version {} is not supported (this attnbench reads {})",
+                          f.schema_version, kSchemaVersion));
+  f.tool = get_string_or(j, "tool", "attnbench");
+  f.preset = get_string_or(j, "preset", "");
+  f.vanilla_kernel = get_string_or(j, "vanilla_kernel", "vanilla_materialized");
+  f.environment = environment_from_json(field(j, "environment", name), name + ": environment");
+  const ojson& rows = field(j, "rows", name);
+  if (!rows.is_array()) bad(name, "'rows' must be an array");
+  for (size_t i = 0; i < rows.size(); ++i)
+    f.rows.push_back(row_from_json(rows[i], fmt::format("{}: row {}", name, i)));
+  return f;
+}
+
+ResultsFile read_results(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) bad(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  ojson j;
+  try {
+    j = ojson::parse(in);
+  } catch (const ojson::parse_error& e) {
+    bad(path, fmt::format("not valid JSON ({})", e.what()));
+  }
+  return results_from_json(j, path);
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  if (target.has_parent_path()) {
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+  }
+  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) bad(path, fmt::format("cannot write ({})", std::strerror(errno)));
+    out << text;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      bad(path, "write error (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    bad(path, fmt::format("cannot rename the temporary file into place ({})", std::strerror(err)));
+  }
+}
+
+void write_results(const std::string& path, const ResultsFile& f) {
+  write_text_atomic(path, to_json(f).dump(1) + "\n");
+}
+
+void fill_vs_vanilla(ResultsFile& f) {
+  auto shape_key = [](const Row& r) {
+    const Problem& p = r.problem;
+    return fmt::format("{}|{}|{}|{}|{}|{}", backend_name(r.backend), p.batch, p.heads, p.seq_len,
+                       p.head_dim, int(p.causal));
+  };
+  std::map<std::string, const Row*> vanilla;
+  for (const Row& r : f.rows)
+    if (r.kernel == f.vanilla_kernel && r.status == "ok" && r.time) vanilla.emplace(shape_key(r), &r);
+  for (Row& r : f.rows) {
+    r.vs_vanilla.reset();
+    if (r.status != "ok" || !r.time) continue;
+    auto it = vanilla.find(shape_key(r));
+    if (it == vanilla.end()) continue;
+    VsVanilla v;
+    v.speedup = it->second->time->median / r.time->median;
+    v.memory_ratio = double(it->second->memory.peak_bytes()) / double(r.memory.peak_bytes());
+    r.vs_vanilla = v;
+  }
+}
+
+}  // namespace attnbench

@@ -1,0 +1,123 @@
+// The results file of `attnbench sweep` (schema documented in results/README.md): typed rows,
+// JSON in and out, and the atomic rewrite that keeps a file readable however a sweep ends.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/problem.hpp"
+#include "backend.hpp"
+#include "stats.hpp"
+
+namespace attnbench {
+
+using ojson = nlohmann::ordered_json;
+
+constexpr int kSchemaVersion = 1;
+
+struct ResumeRecord {
+  std::string date;
+  std::string command_line;
+};
+
+struct Environment {
+  std::string host;
+  std::string cpu_model;
+  int cpu_cores = 0;         // logical CPUs
+  int threads_used = 0;
+  size_t memory_bytes = 0;   // physical RAM (or the cgroup limit)
+  std::optional<GpuInfo> gpu;
+  std::string compiler, cxx_flags, build_type, blas, cuda_compiler;
+  std::string git_commit;
+  bool git_dirty = false;
+  std::string date;          // ISO 8601 UTC
+  std::string command_line;
+  ojson calibration;         // null, or `attnbench calibrate` figures (kept as read)
+  std::vector<ResumeRecord> resumes;  // each `--resume` that continued this file
+};
+
+// This machine and build, now. `threads_used` is what the sweep runs with.
+Environment collect_environment(int threads_used, const std::string& command_line);
+
+struct TimeStats : stats::Summary {
+  std::vector<double> samples;  // every timed run, ms, in the order they ran
+};
+
+struct VsVanilla {
+  double speedup = 0;       // vanilla median time / this median time
+  double memory_ratio = 0;  // vanilla peak_bytes / this peak_bytes
+};
+
+struct Row {
+  std::string kernel;
+  Backend backend = Backend::cpu;
+  Problem problem;                  // the point (axes)
+  std::vector<std::string> params;  // method parameters this kernel reads (written in axes)
+  std::string status = "ok";        // ok | skipped | error
+  std::string reason;
+  std::optional<TimeStats> time;
+  int warmup_runs = 0;
+  MemoryFigures memory;
+  std::optional<size_t> measured_peak_bytes;
+  std::string measured_peak_source;  // "heap", "counting_allocator", "cuda_pool" or ""
+  std::optional<bool> memory_agrees;
+  std::string memory_note;           // why measured and peak differ, when they do
+  std::optional<double> correctness_rel_l2;
+  int64_t correctness_rows = 0;
+  std::optional<double> approx_rel_l2, approx_cosine;
+  int64_t approx_rows = 0;
+  double flops = 0;
+  std::optional<double> gflops_per_s;
+  double min_bytes = 0;
+  std::optional<VsVanilla> vs_vanilla;
+  double point_seconds = 0;          // wall time of the whole point (setup, runs, checks)
+  double check_seconds = 0;          // of which the accuracy checks
+  std::string repro;
+};
+
+struct ResultsFile {
+  int schema_version = kSchemaVersion;
+  std::string tool = "attnbench";
+  std::string preset;
+  std::string vanilla_kernel = "vanilla_materialized";
+  Environment environment;
+  std::vector<Row> rows;
+};
+
+// The axes object of a row: batch, heads, seq_len, head_dim, causal, then `params`.
+ojson axes_json(const Problem& p, const std::vector<std::string>& params);
+// Parses an axes object into a problem (unlisted parameters keep Problem's defaults) and the
+// names of the method parameters it holds. Throws InvalidProblem naming `where`.
+Problem problem_from_axes(const ojson& axes, std::vector<std::string>* params,
+                          const std::string& where);
+
+// Identity of a row for --resume and compare: kernel, backend and the axes.
+std::string row_key(const Row& r);
+std::string point_key(const std::string& kernel, Backend b, const Problem& p,
+                      const std::vector<std::string>& params);
+
+ojson to_json(const Row& r);
+ojson to_json(const Environment& e);
+ojson to_json(const ResultsFile& f);
+Row row_from_json(const ojson& j, const std::string& where);
+Environment environment_from_json(const ojson& j, const std::string& where);
+ResultsFile results_from_json(const ojson& j, const std::string& name);
+
+// Reads a results file; throws InvalidProblem("<path>: <problem>").
+ResultsFile read_results(const std::string& path);
+// Writes `path` atomically (a temporary file in the same folder, then rename).
+void write_results(const std::string& path, const ResultsFile& f);
+void write_text_atomic(const std::string& path, const std::string& text);
+
+// vs_vanilla of every row, against the ok row of `vanilla_kernel` with the same backend,
+// batch, heads, seq_len, head_dim and causal (null where there is none).
+void fill_vs_vanilla(ResultsFile& f);
+
+// "17.2 GB", "3.4 MB", "512 B" (decimal units).
+std::string format_bytes(double bytes);
+
+}  // namespace attnbench
