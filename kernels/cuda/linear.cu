@@ -1,0 +1,131 @@
+// Linear and kernelized attentions on the GPU (kernels.md section 3); CPU twins in
+// kernels/cpu/linear.cpp, same names, parameters and float64 references:
+//   linear_elu   phi = elu + 1 (math::elu_plus_one_row), denominator
+//   linrec       phi = elu / ||elu|| (math::linrec_feature_row), scale 1/sqrt(dh), no denominator
+//   performer    FAVOR+ (math::performer_feature); the m x dh projection is drawn in prepare by
+//                the CPU twin's seeded generator (random_features.hpp) and uploaded; the key
+//                stabiliser is the max over the whole sequence (a pre-pass), as the twin's
+//   hydra        o_t = q^_t * sum_{s<=t} k^_s v_s over the width heads * dh
+//                (math::hydra_accumulate / hydra_readout)
+// The algorithms are attnbench/cuda/linear_pipeline.hpp (a chunked parallel prefix over the
+// m x dh state; index maps in tiling.hpp), run here with the device launcher (common.cuh): every
+// functor is one grid-stride kernel. No cuBLAS; scratch O(slab), independent of N.
+// efficient_attention has no CUDA version yet (its running column max needs its own scan; the
+// registry says so and the harness records its cuda points as skipped).
+// The same pipelines run on the CPU in tests/test_cuda_tiling.cpp; on a GPU,
+// tests/gpu/test_gpu_kernels.cpp checks this file against the CPU twins and float64.
+#include <cmath>
+#include <string>
+
+#include "attnbench/cuda/linear_pipeline.hpp"
+#include "common.cuh"
+
+namespace attnbench::gpu {
+namespace {
+
+KernelInfo linear_info(const char* name, const char* summary) {
+  KernelInfo i;
+  i.name = name;
+  i.backend = Backend::cuda;
+  i.family = "linear";
+  i.summary = summary;
+  i.inputs = kInputQKV;
+  return i;
+}
+
+// linear_elu, linrec and performer: the chunked feature-map engine.
+class FeatureMapCuda : public CudaKernel {
+ public:
+  bool uses_cublas(const Problem&) const override { return false; }
+  WorkspaceSize workspace(const Problem& p) const override {
+    return linear_workspace(map(), p, linear_default_plan(map(), p));
+  }
+  void prepare(const Problem& p, const Inputs&, void* prepared,
+               const ExecContext& ctx) const override {
+    if (map() != LinearMap::performer) return;
+    DeviceLauncher l(ctx);
+    performer_prepare(l, p, prepared);
+  }
+  void run(const Problem& p, const Inputs& in, const void* prepared, void* scratch, float* out,
+           const ExecContext& ctx) const override {
+    DeviceLauncher l(ctx);
+    linear_run(l, p, in, linear_spec(map(), p, static_cast<const float*>(prepared)),
+               linear_default_plan(map(), p), scratch, out);
+  }
+  virtual LinearMap map() const = 0;
+
+ protected:
+  void validate_cuda(const Problem& p) const override {
+    require_int("features * head_dim", linear_feature_count(map(), p) * p.head_dim);
+  }
+};
+
+class LinearEluCuda final : public FeatureMapCuda {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i = linear_info(
+        "linear_elu", "Linear Transformer: phi = elu + 1, running state S = sum phi(k) v^T");
+    return i;
+  }
+  LinearMap map() const override { return LinearMap::elu_plus_one; }
+};
+
+class LinRecCuda final : public FeatureMapCuda {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i = linear_info(
+        "linrec", "LinRec: l2-normalised elu features, S = sum k^ v^T, scaled by 1/sqrt(dh)");
+    return i;
+  }
+  LinearMap map() const override { return LinearMap::linrec; }
+};
+
+class PerformerCuda final : public FeatureMapCuda {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i = [] {
+      KernelInfo k = linear_info(
+          "performer", "Performer FAVOR+: positive orthogonal random features, linear attention");
+      k.params = {
+          {"features", 0, "m, random features; 0 = floor(dh ln dh)"},
+          {"seed", 1234, "seeds the block-orthogonal random projection"},
+      };
+      return k;
+    }();
+    return i;
+  }
+  LinearMap map() const override { return LinearMap::performer; }
+};
+
+class HydraCuda final : public CudaKernel {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i =
+        linear_info("hydra",
+                    "Hydra attention: heads = features, o_t = q^_t * sum_s k^_s * v_s "
+                    "(norms over the full width heads * dh)");
+    return i;
+  }
+  bool uses_cublas(const Problem&) const override { return false; }
+  WorkspaceSize workspace(const Problem& p) const override {
+    return hydra_workspace(p, hydra_default_plan(p));
+  }
+  void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
+           const ExecContext& ctx) const override {
+    DeviceLauncher l(ctx);
+    hydra_run(l, p, in, hydra_default_plan(p), scratch, out);
+  }
+  void validate_cuda(const Problem& p) const override {
+    require_int("heads * head_dim", p.heads * p.head_dim);
+  }
+};
+
+}  // namespace
+}  // namespace attnbench::gpu
+
+namespace attnbench {
+ATTNBENCH_REGISTER_KERNEL(gpu::LinearEluCuda);
+ATTNBENCH_REGISTER_KERNEL(gpu::LinRecCuda);
+ATTNBENCH_REGISTER_KERNEL(gpu::PerformerCuda);
+ATTNBENCH_REGISTER_KERNEL(gpu::HydraCuda);
+}  // namespace attnbench

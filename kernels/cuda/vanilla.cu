@@ -1,0 +1,142 @@
+// Vanilla softmax attention on the GPU (kernels.md section 1); CPU twins in kernels/cpu/vanilla.cpp.
+//   vanilla_materialized  S = scale Q K^T for all b*h sequences in one cuBLAS strided-batched
+//                         sgemm, a row softmax kernel in place (one block per row, causal
+//                         columns written 0), O = P V in a second strided-batched sgemm.
+//                         Scores live in the scratch workspace: b*h*N*N floats.
+//                         Pipeline: attnbench/cuda/vanilla_pipeline.hpp, row_softmax.hpp.
+//   vanilla_flash         fused tiled attention: one block per (sequence, query tile of bm
+//                         rows) streams key tiles of 64 through shared memory with the online
+//                         softmax of math/softmax.hpp; causal key tiles above the diagonal are
+//                         never visited, the diagonal tile is masked. O(N dh) memory.
+//                         Block phases: attnbench/cuda/flash_block.hpp.
+// Index maps: attnbench/cuda/tiling.hpp. tests/test_cuda_tiling.cpp proves them and runs both
+// pipelines on the CPU (emulated cuBLAS, emulated thread block) against the CPU twins.
+// Checked against the CPU twin and float64 by tests/gpu/test_gpu_kernels.cpp
+// (build-cuda/attnbench_gpu_tests on a machine with a GPU).
+#include <cmath>
+#include <string>
+
+#include "attnbench/cuda/row_softmax.hpp"
+#include "attnbench/cuda/vanilla_pipeline.hpp"
+#include "attnbench/math/softmax.hpp"
+#include "common.cuh"
+#include "flash.cuh"
+
+namespace attnbench::gpu {
+namespace {
+
+KernelInfo vanilla_info(const char* name, const char* summary) {
+  KernelInfo i;
+  i.name = name;
+  i.backend = Backend::cuda;
+  i.family = "vanilla";
+  i.summary = summary;
+  i.inputs = kInputQKV;
+  i.is_vanilla = true;
+  return i;
+}
+
+// ---------------------------------------------------------------------------------------
+// vanilla_materialized
+
+// Row softmax in place over `scores` [S, n, n], one block per row (tiling.hpp): each thread
+// streams its columns into an online row state, the states are merged (a warp butterfly, then
+// thread 0 over the warps in order) and each thread writes its columns (row_softmax.hpp).
+__global__ void __launch_bounds__(kSoftmaxThreads)
+    row_softmax_kernel(float* __restrict__ scores, int64_t sequences, int64_t n, bool causal) {
+  __shared__ float part_m[kSoftmaxThreads / 32], part_l[kSoftmaxThreads / 32];
+  __shared__ float row_m, row_l;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t items = softmax_items(sequences, n);
+  for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+    const SoftmaxRow r = softmax_row_of_item(item, n);
+    float* row = scores + (r.seq * n + r.row) * n;
+    const int64_t visible = softmax_visible(r.row, n, causal);
+    math::OnlineSoftmaxRow st =
+        row_softmax_thread_state(row, visible, int(threadIdx.x), kSoftmaxThreads);
+    for (int o = 16; o > 0; o >>= 1) {
+      const math::OnlineSoftmaxRow other{__shfl_xor_sync(0xffffffffu, st.m, o),
+                                         __shfl_xor_sync(0xffffffffu, st.l, o)};
+      st = online_softmax_merge(st, other);
+    }
+    if (lane == 0) {
+      part_m[warp] = st.m;
+      part_l[warp] = st.l;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      math::OnlineSoftmaxRow all = math::online_softmax_init();
+      for (int w = 0; w < kSoftmaxThreads / 32; ++w)
+        all = online_softmax_merge(all, math::OnlineSoftmaxRow{part_m[w], part_l[w]});
+      row_m = all.m;
+      row_l = all.l;
+    }
+    __syncthreads();
+    row_softmax_thread_write(row, n, visible, math::OnlineSoftmaxRow{row_m, row_l},
+                             int(threadIdx.x), kSoftmaxThreads);
+    __syncthreads();  // part_* and row_* are reused by the block's next row
+  }
+}
+
+// The device launcher plus the row softmax the vanilla pipeline asks for.
+class VanillaLauncher : public DeviceLauncher {
+ public:
+  using DeviceLauncher::DeviceLauncher;
+  void row_softmax(float* scores, int64_t sequences, int64_t n, bool causal) {
+    const int64_t rows = softmax_items(sequences, n);
+    row_softmax_kernel<<<unsigned(grid_blocks(rows)), kSoftmaxThreads, 0, stream()>>>(
+        scores, sequences, n, causal);
+    AB_CUDA_CHECK_LAUNCH();
+  }
+};
+
+class VanillaMaterializedCuda final : public CudaKernel {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i = vanilla_info(
+        "vanilla_materialized",
+        "softmax attention with the N x N scores in memory (sgemm, row softmax, sgemm)");
+    return i;
+  }
+  bool uses_cublas(const Problem&) const override { return true; }
+  WorkspaceSize workspace(const Problem& p) const override {
+    return vanilla_materialized_workspace(p);
+  }
+  void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
+           const ExecContext& ctx) const override {
+    VanillaLauncher l(ctx);
+    vanilla_materialized_run(l, p, in, scratch, out);
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// vanilla_flash
+
+class VanillaFlashCuda final : public CudaKernel {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i =
+        vanilla_info("vanilla_flash", "fused tiled softmax attention with an online softmax, "
+                                      "O(N dh) memory");
+    return i;
+  }
+  bool uses_cublas(const Problem&) const override { return false; }
+  WorkspaceSize workspace(const Problem&) const override { return {0, 0}; }
+  void run(const Problem& p, const Inputs& in, const void*, void*, float* out,
+           const ExecContext& ctx) const override {
+    launch_flash(p, in, out, ctx, 0);
+  }
+
+ protected:
+  void validate_cuda(const Problem& p) const override {
+    validate_flash(info().name, p);
+  }
+};
+
+}  // namespace
+}  // namespace attnbench::gpu
+
+namespace attnbench {
+ATTNBENCH_REGISTER_KERNEL(gpu::VanillaMaterializedCuda);
+ATTNBENCH_REGISTER_KERNEL(gpu::VanillaFlashCuda);
+}  // namespace attnbench

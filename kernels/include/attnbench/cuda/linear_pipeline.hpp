@@ -1,0 +1,494 @@
+// The linear family's CUDA algorithms (kernels.md section 3), written once for the GPU and for
+// a CPU emulation, like lisa_pipeline.hpp: per-item functors (AB_HD, one GPU thread each) and
+// pipelines over a launcher (workspace.hpp). kernels/cuda/linear.cu runs them on the GPU;
+// tests/test_cuda_tiling.cpp runs them on the CPU against the CPU twins (kernels/cpu/linear.cpp).
+//   linear_elu, linrec, performer  the chunked parallel prefix of tiling.hpp ("Linear family");
+//                                  the feature maps, the Performer features and the output
+//                                  factor are math/linear.hpp's, the CPU twins' functions.
+//   hydra                          a chunked scan over the width heads * dh; the accumulate and
+//                                  readout are math::hydra_accumulate / hydra_readout.
+// Every product here is a plain per-thread loop (no cuBLAS): the family's whole cost is
+// O(N m dh), small next to vanilla's, and a loop per output element handles the ragged last
+// chunk of a slab without padding.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "attnbench/cuda/tiling.hpp"
+#include "attnbench/cuda/workspace.hpp"
+#include "attnbench/kernel.hpp"
+#include "attnbench/math/linear.hpp"
+#include "attnbench/random_features.hpp"
+
+namespace attnbench::gpu {
+
+enum class LinearMap : int { elu_plus_one, linrec, performer };
+
+struct LinearSpec {
+  LinearMap map;
+  int64_t m;          // feature width
+  bool denominator;   // divide by fq . z + eps
+  float scale;        // output scale
+  const float* w;     // performer: the m x dh projection (prepared)
+};
+
+// The features of one dh-vector (is_query: Performer's c is the row's own max, else key_c).
+AB_HD void linear_feature(const LinearSpec& sp, const float* x, int dh, bool is_query,
+                          float key_c, float* out) {
+  if (sp.map == LinearMap::elu_plus_one)
+    math::elu_plus_one_row(x, dh, out);
+  else if (sp.map == LinearMap::linrec)
+    math::linrec_feature_row(x, dh, out);
+  else
+    math::performer_feature(x, dh, sp.w, int(sp.m), is_query, key_c, out);
+}
+
+// ---- functors --------------------------------------------------------------------------------
+
+// Performer's key stabiliser, step 1: the largest key dot of each position of the slab (the
+// dots go through `tmp`, a row of m floats per position).
+struct LinKeyRowMax {
+  LinearSpec sp;
+  const float* k;
+  int64_t n, dh;
+  RowSlab slab;
+  float* tmp;
+  float* rowmax;
+  AB_HD void operator()(int64_t item) const {
+    const LinRowItem it = linear_row_item(item, slab);
+    float* d = tmp + item * sp.m;
+    math::performer_dots(k + ((slab.s0 + it.g) * n + slab.r0 + it.i) * dh, int(dh), sp.w,
+                         int(sp.m), d);
+    rowmax[item] = math::row_max_f(d, int(sp.m));
+  }
+};
+// Step 2, thread per sequence g: key_c[g] = max over the sequence (first slab: assigns).
+struct LinKeyMaxFold {
+  RowSlab slab;
+  bool first;
+  const float* rowmax;
+  float* key_c;
+  AB_HD void operator()(int64_t g) const {
+    float mx = first ? math::neg_inf_f() : key_c[g];
+    for (int64_t i = 0; i < slab.rows; ++i) mx = math::max_f(mx, rowmax[g * slab.rows + i]);
+    key_c[g] = mx;
+  }
+};
+
+// qf or kf [g, i, m] of the slab's positions.
+struct LinFeatures {
+  LinearSpec sp;
+  const float* x;  // q or k
+  int64_t n, dh;
+  RowSlab slab;
+  bool is_query;
+  const float* key_c;  // performer keys, per sequence of the slab
+  float* out;
+  AB_HD void operator()(int64_t item) const {
+    const LinRowItem it = linear_row_item(item, slab);
+    linear_feature(sp, x + ((slab.s0 + it.g) * n + slab.r0 + it.i) * dh, int(dh), is_query,
+                   key_c ? key_c[it.g] : 0.0f, out + item * sp.m);
+  }
+};
+
+// states[g, c, x]: chunk c's S = Kf_c^T V_c (x = a * dh + e) and z = column sums of Kf_c
+// (x = m * dh + a).
+struct LinChunkStates {
+  int64_t m;
+  const float* v;
+  int64_t n, dh;
+  RowSlab slab;
+  const float* kf;
+  float* states;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t state = linear_state_floats(m, dh);
+    const LinStateItem it = linear_state_item(item, slab, state);
+    const int64_t j0 = lisa_chunk_begin(slab, it.c), j1 = lisa_chunk_end(slab, it.c);
+    const float* kf_g = kf + it.g * slab.rows * m;
+    float acc = 0.0f;
+    if (it.x < m * dh) {
+      const int64_t a = it.x / dh, e = it.x % dh;
+      const float* v_g = v + ((slab.s0 + it.g) * n + slab.r0) * dh;
+      for (int64_t j = j0; j < j1; ++j) acc += kf_g[j * m + a] * v_g[j * dh + e];
+    } else {
+      const int64_t a = it.x - m * dh;
+      for (int64_t j = j0; j < j1; ++j) acc += kf_g[j * m + a];
+    }
+    states[item] = acc;
+  }
+};
+
+// Exclusive scan over the slab's chunks from the carried state: states[g, c] becomes the
+// state before chunk c, carry[g] the state after the slab. Item = (g, x).
+struct LinChunkScan {
+  RowSlab slab;
+  int64_t state;
+  float* states;
+  float* carry;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t g = item / state, x = item % state;
+    float run = carry[item];
+    for (int64_t c = 0; c < slab.chunks; ++c) {
+      float* t = states + (g * slab.chunks + c) * state + x;
+      const float local = *t;
+      *t = run;
+      run += local;
+    }
+    carry[item] = run;
+  }
+};
+
+// Causal scores inside a chunk: A[g, i, jj] = qf_i . kf_{c0+jj} for c0 + jj <= i, else 0.
+struct LinChunkScores {
+  int64_t m;
+  RowSlab slab;
+  const float* qf;
+  const float* kf;
+  float* scores;
+  AB_HD void operator()(int64_t item) const {
+    const LinScoreItem it = linear_score_item(item, slab);
+    const int64_t j = (it.i / slab.chunk) * slab.chunk + it.jj;
+    scores[item] = j <= it.i ? math::dot_f(qf + (it.g * slab.rows + it.i) * m,
+                                           kf + (it.g * slab.rows + j) * m, int(m))
+                             : 0.0f;
+  }
+};
+
+// Causal output: o_i = factor * (qf_i S_c + sum_{jj <= i - c0} A[i, jj] v_{c0+jj}),
+// factor = scale / (sum_jj A[i, jj] + qf_i . z_c + eps) with a denominator (as the CPU
+// twin's block form), else scale.
+struct LinCausalOutput {
+  LinearSpec sp;
+  const float* v;
+  int64_t n, dh;
+  RowSlab slab;
+  const float* qf;
+  const float* scores;
+  const float* states;
+  float* out;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t m = sp.m, state = linear_state_floats(m, dh);
+    const LinOutItem it = linear_out_item(item, slab, dh);
+    const int64_t c = it.i / slab.chunk, c0 = c * slab.chunk, s = slab.s0 + it.g;
+    const float* fq = qf + (it.g * slab.rows + it.i) * m;
+    const float* st = states + (it.g * slab.chunks + c) * state;
+    const float* arow = scores + (it.g * slab.rows + it.i) * slab.chunk;
+    const float* v_c = v + (s * n + slab.r0 + c0) * dh;
+    float num = 0.0f;
+    for (int64_t jj = 0; jj <= it.i - c0; ++jj) num += arow[jj] * v_c[jj * dh + it.e];
+    for (int64_t a = 0; a < m; ++a) num += fq[a] * st[a * dh + it.e];
+    float factor = sp.scale;
+    if (sp.denominator) {
+      float den = 0.0f;
+      for (int64_t jj = 0; jj <= it.i - c0; ++jj) den += arow[jj];
+      den += math::dot_f(fq, st + m * dh, int(m));
+      factor = sp.scale / (den + math::kLinearDenominatorEps);
+    }
+    out[(s * n + slab.r0 + it.i) * dh + it.e] = num * factor;
+  }
+};
+
+// Bidirectional output: o_i = qf_i S * math::linear_output_factor (the CPU twin's readout).
+struct LinBidirOutput {
+  LinearSpec sp;
+  int64_t n, dh;
+  RowSlab slab;
+  const float* qf;
+  const float* total;  // [g, state]
+  float* out;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t m = sp.m, state = linear_state_floats(m, dh);
+    const LinOutItem it = linear_out_item(item, slab, dh);
+    const float* fq = qf + (it.g * slab.rows + it.i) * m;
+    const float* st = total + it.g * state;
+    float num = 0.0f;
+    for (int64_t a = 0; a < m; ++a) num += fq[a] * st[a * dh + it.e];
+    const float factor = math::linear_output_factor(fq, sp.denominator ? st + m * dh : nullptr,
+                                                    int(m), math::kLinearDenominatorEps, sp.scale);
+    out[((slab.s0 + it.g) * n + slab.r0 + it.i) * dh + it.e] = num * factor;
+  }
+};
+
+// ---- workspace and pipeline ---------------------------------------------------------------
+
+struct LinearScratch {
+  float* key_c;   // [group] performer
+  float* rowmax;  // [group * rows] performer
+  float* qf;      // [group * rows * m]
+  float* kf;      // [group * rows * m]
+  float* scores;  // [group * rows * chunk] causal
+  float* states;  // [group * chunks * state]
+  float* carry;   // [group * state]
+};
+inline LinearScratch linear_carve(const LinearPlan& plan, int64_t m, int64_t dh, bool causal,
+                                  bool performer, void* base, size_t* bytes = nullptr) {
+  const int64_t G = plan.group, R = plan.rows, state = linear_state_floats(m, dh);
+  Carver c(base);
+  LinearScratch s{};
+  if (performer) {
+    s.key_c = c.take<float>(G);
+    s.rowmax = c.take<float>(G * R);
+  }
+  s.qf = c.take<float>(G * R * m);
+  s.kf = c.take<float>(G * R * m);
+  if (causal) s.scores = c.take<float>(G * R * plan.chunk);
+  s.states = c.take<float>(G * plan.chunks * state);
+  s.carry = c.take<float>(G * state);
+  if (bytes) *bytes = c.used();
+  return s;
+}
+
+// Performer's prepared state: the m x dh projection, drawn on the host by the CPU twin's seeded
+// generator (random_features.hpp) and uploaded; the float64 reference draws the same one.
+inline int64_t performer_features(const Problem& p) {
+  return ::attnbench::random_features::performer_features(p.features, p.head_dim);
+}
+inline size_t performer_prepared_bytes(const Problem& p) {
+  return align_bytes(size_t(performer_features(p) * p.head_dim) * sizeof(float));
+}
+template <class L>
+void performer_prepare(L& l, const Problem& p, void* prepared) {
+  const int64_t m = performer_features(p), dh = p.head_dim;
+  std::vector<float> w(size_t(m * dh));
+  std::vector<double> work(::attnbench::random_features::performer_projection_work_elems(dh));
+  ::attnbench::random_features::performer_projection(m, dh, p.seed, work.data(), w.data());
+  l.upload(prepared, w.data(), w.size() * sizeof(float));
+}
+
+// The kernel's form: feature width, denominator, scale (kernels.md section 3, the CPU twins'
+// LinearForm), and its workspace for a plan.
+inline int64_t linear_feature_count(LinearMap map, const Problem& p) {
+  return map == LinearMap::performer ? performer_features(p) : p.head_dim;
+}
+inline LinearSpec linear_spec(LinearMap map, const Problem& p, const float* projection) {
+  LinearSpec sp{};
+  sp.map = map;
+  sp.m = linear_feature_count(map, p);
+  sp.denominator = map != LinearMap::linrec;
+  sp.scale = map == LinearMap::linrec ? 1.0f / std::sqrt(float(p.head_dim)) : 1.0f;
+  sp.w = map == LinearMap::performer ? projection : nullptr;
+  return sp;
+}
+inline LinearPlan linear_default_plan(LinearMap map, const Problem& p) {
+  return linear_plan(p.sequences(), p.seq_len, linear_feature_count(map, p), p.head_dim);
+}
+inline WorkspaceSize linear_workspace(LinearMap map, const Problem& p, const LinearPlan& plan) {
+  WorkspaceSize ws;
+  linear_carve(plan, linear_feature_count(map, p), p.head_dim, p.causal,
+               map == LinearMap::performer, nullptr, &ws.scratch_bytes);
+  if (map == LinearMap::performer) ws.prepared_bytes = performer_prepared_bytes(p);
+  return ws;
+}
+
+// The plan is linear_default_plan in the kernels; tests pass smaller slab budgets.
+template <class L>
+void linear_run(L& l, const Problem& p, const Inputs& in, const LinearSpec& sp,
+                const LinearPlan& plan, void* scratch, float* out) {
+  const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim, m = sp.m;
+  const int64_t state = linear_state_floats(m, dh);
+  const bool performer = sp.map == LinearMap::performer;
+  const LinearScratch sc = linear_carve(plan, m, dh, p.causal, performer, scratch);
+  const int64_t per_group = linear_slabs_per_group(plan, N);
+  for (int64_t gi = 0; gi < linear_groups(plan, S); ++gi) {
+    if (performer)  // keys: c = the max over every position and feature of the sequence
+      for (int64_t x = 0; x < per_group; ++x) {
+        const RowSlab slab = linear_slab(plan, S, N, gi, x);
+        l.each("performer key dots", linear_row_items(slab),
+               LinKeyRowMax{sp, in.k, N, dh, slab, sc.kf, sc.rowmax});
+        l.each("performer key max", slab.groups, LinKeyMaxFold{slab, x == 0, sc.rowmax, sc.key_c});
+      }
+    const float* key_c = performer ? sc.key_c : nullptr;
+    const RowSlab first = linear_slab(plan, S, N, gi, 0);
+    l.zero(sc.carry, first.groups * state);
+    for (int64_t x = 0; x < per_group; ++x) {
+      const RowSlab slab = linear_slab(plan, S, N, gi, x);
+      l.each("linear key features", linear_row_items(slab),
+             LinFeatures{sp, in.k, N, dh, slab, false, key_c, sc.kf});
+      l.each("linear chunk states", linear_state_items(slab, state),
+             LinChunkStates{m, in.v, N, dh, slab, sc.kf, sc.states});
+      l.each("linear chunk scan", linear_carry_items(slab, state),
+             LinChunkScan{slab, state, sc.states, sc.carry});
+      if (!p.causal) continue;
+      l.each("linear query features", linear_row_items(slab),
+             LinFeatures{sp, in.q, N, dh, slab, true, nullptr, sc.qf});
+      l.each("linear chunk scores", linear_score_items(slab),
+             LinChunkScores{m, slab, sc.qf, sc.kf, sc.scores});
+      l.each("linear output", linear_out_items(slab, dh),
+             LinCausalOutput{sp, in.v, N, dh, slab, sc.qf, sc.scores, sc.states, out});
+    }
+    if (p.causal) continue;
+    for (int64_t x = 0; x < per_group; ++x) {  // bidirectional: every row reads the total
+      const RowSlab slab = linear_slab(plan, S, N, gi, x);
+      l.each("linear query features", linear_row_items(slab),
+             LinFeatures{sp, in.q, N, dh, slab, true, nullptr, sc.qf});
+      l.each("linear output", linear_out_items(slab, dh),
+             LinBidirOutput{sp, N, dh, slab, sc.qf, sc.carry, out});
+    }
+  }
+}
+
+// ---- hydra ------------------------------------------------------------------------------------
+
+struct HydraView {
+  const float* q;
+  const float* k;
+  const float* v;
+  float* out;
+  int64_t heads, n, dh;
+  AB_HD int64_t at(int64_t b, int64_t col, int64_t pos) const {
+    return hydra_index(b, col, pos, heads, n, dh);
+  }
+};
+
+// rk, rq [g, i]: inverse norms of k and q over the full width (the CPU twin's sum over heads).
+struct HydraNorms {
+  HydraView hv;
+  RowSlab slab;
+  float* rk;
+  float* rq;
+  AB_HD void operator()(int64_t item) const {
+    const LinRowItem it = linear_row_item(item, slab);
+    const int64_t b = slab.s0 + it.g, pos = slab.r0 + it.i;
+    float ssk = 0.0f, ssq = 0.0f;
+    for (int64_t hh = 0; hh < hv.heads; ++hh) {
+      const int64_t at = hv.at(b, hh * hv.dh, pos);
+      ssk += math::sum_squares_f(hv.k + at, int(hv.dh));
+      ssq += math::sum_squares_f(hv.q + at, int(hv.dh));
+    }
+    rk[item] = math::inv_l2_norm_f(ssk);
+    rq[item] = math::inv_l2_norm_f(ssq);
+  }
+};
+
+// tot[g, c, col] = sum over chunk c of rk k v (column col).
+struct HydraChunkTotals {
+  HydraView hv;
+  RowSlab slab;
+  const float* rk;
+  float* tot;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t d = hv.heads * hv.dh;
+    const HydraColItem it = hydra_col_item(item, slab, d);
+    const int64_t b = slab.s0 + it.g;
+    float acc = 0.0f;
+    for (int64_t i = lisa_chunk_begin(slab, it.c); i < lisa_chunk_end(slab, it.c); ++i) {
+      const int64_t at = hv.at(b, it.col, slab.r0 + i);
+      math::hydra_accumulate(&acc, hv.k + at, hv.v + at, rk[it.g * slab.rows + i], 1);
+    }
+    tot[item] = acc;
+  }
+};
+
+// Exclusive scan over the slab's chunks from the carried accumulator; item = (g, col).
+struct HydraScan {
+  RowSlab slab;
+  int64_t d;
+  float* tot;
+  float* carry;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t g = item / d, col = item % d;
+    float run = carry[item];
+    for (int64_t c = 0; c < slab.chunks; ++c) {
+      float* t = tot + (g * slab.chunks + c) * d + col;
+      const float local = *t;
+      *t = run;
+      run += local;
+    }
+    carry[item] = run;
+  }
+};
+
+// Causal: chunk c walks its positions from its starting accumulator; out = rq q acc.
+struct HydraCausalOut {
+  HydraView hv;
+  RowSlab slab;
+  const float* rk;
+  const float* rq;
+  const float* starts;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t d = hv.heads * hv.dh;
+    const HydraColItem it = hydra_col_item(item, slab, d);
+    const int64_t b = slab.s0 + it.g;
+    float acc = starts[item];
+    for (int64_t i = lisa_chunk_begin(slab, it.c); i < lisa_chunk_end(slab, it.c); ++i) {
+      const int64_t at = hv.at(b, it.col, slab.r0 + i);
+      math::hydra_accumulate(&acc, hv.k + at, hv.v + at, rk[it.g * slab.rows + i], 1);
+      math::hydra_readout(hv.q + at, &acc, rq[it.g * slab.rows + i], 1, hv.out + at);
+    }
+  }
+};
+
+// Bidirectional: out = rq q total, item = (g, i, col).
+struct HydraBidirOut {
+  HydraView hv;
+  RowSlab slab;
+  const float* rq;
+  const float* total;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t d = hv.heads * hv.dh;
+    const LinOutItem it = linear_out_item(item, slab, d);
+    const int64_t at = hv.at(slab.s0 + it.g, it.e, slab.r0 + it.i);
+    math::hydra_readout(hv.q + at, total + it.g * d + it.e, rq[it.g * slab.rows + it.i], 1,
+                        hv.out + at);
+  }
+};
+
+inline LinearPlan hydra_default_plan(const Problem& p) {
+  return hydra_plan(p.batch, p.seq_len, p.heads * p.head_dim);
+}
+
+struct HydraScratch {
+  float* rk;     // [group * rows]
+  float* rq;     // [group * rows]
+  float* tot;    // [group * chunks * d]
+  float* carry;  // [group * d]
+};
+inline HydraScratch hydra_carve(const LinearPlan& plan, int64_t d, void* base,
+                                size_t* bytes = nullptr) {
+  Carver c(base);
+  HydraScratch s{};
+  s.rk = c.take<float>(plan.group * plan.rows);
+  s.rq = c.take<float>(plan.group * plan.rows);
+  s.tot = c.take<float>(plan.group * plan.chunks * d);
+  s.carry = c.take<float>(plan.group * d);
+  if (bytes) *bytes = c.used();
+  return s;
+}
+
+// The plan is hydra_plan(batch, N, heads * dh) in the kernel; tests pass smaller budgets.
+inline WorkspaceSize hydra_workspace(const Problem& p, const LinearPlan& plan) {
+  WorkspaceSize ws;
+  hydra_carve(plan, p.heads * p.head_dim, nullptr, &ws.scratch_bytes);
+  return ws;
+}
+
+template <class L>
+void hydra_run(L& l, const Problem& p, const Inputs& in, const LinearPlan& plan, void* scratch,
+               float* out) {
+  const int64_t Bt = p.batch, N = p.seq_len, d = p.heads * p.head_dim;
+  const HydraScratch sc = hydra_carve(plan, d, scratch);
+  const HydraView hv{in.q, in.k, in.v, out, p.heads, N, p.head_dim};
+  const int64_t per_group = linear_slabs_per_group(plan, N);
+  for (int64_t gi = 0; gi < linear_groups(plan, Bt); ++gi) {
+    l.zero(sc.carry, linear_slab(plan, Bt, N, gi, 0).groups * d);
+    for (int64_t x = 0; x < per_group; ++x) {
+      const RowSlab slab = linear_slab(plan, Bt, N, gi, x);
+      l.each("hydra norms", linear_row_items(slab), HydraNorms{hv, slab, sc.rk, sc.rq});
+      l.each("hydra chunk totals", hydra_col_items(slab, d), HydraChunkTotals{hv, slab, sc.rk, sc.tot});
+      l.each("hydra chunk scan", slab.groups * d, HydraScan{slab, d, sc.tot, sc.carry});
+      if (p.causal)
+        l.each("hydra output", hydra_col_items(slab, d),
+               HydraCausalOut{hv, slab, sc.rk, sc.rq, sc.tot});
+    }
+    if (p.causal) continue;
+    for (int64_t x = 0; x < per_group; ++x) {
+      const RowSlab slab = linear_slab(plan, Bt, N, gi, x);
+      l.each("hydra norms", linear_row_items(slab), HydraNorms{hv, slab, sc.rk, sc.rq});
+      l.each("hydra output", hydra_out_items(slab, d), HydraBidirOut{hv, slab, sc.rq, sc.carry});
+    }
+  }
+}
+
+}  // namespace attnbench::gpu

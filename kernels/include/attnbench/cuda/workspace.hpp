@@ -1,0 +1,41 @@
+// Carving a workspace into consecutive 64-byte aligned sub-buffers (the arithmetic of
+// cpu::Carver / cpu::Sizer, without their CPU headers). With a null base it only sizes, so a
+// kernel's workspace query and the run that uses the memory share one function and cannot
+// disagree.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "attnbench/kernel.hpp"
+
+namespace attnbench::gpu {
+
+class Carver {
+ public:
+  explicit Carver(void* base = nullptr) : base_(static_cast<char*>(base)) {}
+  template <class T>
+  T* take(int64_t count) {
+    T* p = base_ ? reinterpret_cast<T*>(base_ + used_) : nullptr;
+    used_ += align_bytes(static_cast<size_t>(count) * sizeof(T));
+    return p;
+  }
+  size_t used() const { return used_; }
+
+ private:
+  char* base_;
+  size_t used_ = 0;
+};
+
+// The operations a CUDA kernel's pipeline (vanilla_pipeline.hpp, lisa_pipeline.hpp) asks of
+// its launcher. The device launcher (kernels/cuda/common.cuh) launches grid-stride kernels
+// and calls cuBLAS on the context's stream; the host launcher of tests/test_cuda_tiling.cpp
+// runs the same functors on the CPU and emulates cuBLAS's column-major products.
+//   each(name, items, f)                       f(item) for item in [0, items), any order
+//   zero(ptr, count)                           count floats set to 0
+//   upload(dst, host_src, bytes)               host memory to the workspace (prepare only)
+//   gemm_strided(name, shape, A, B, C)         GemmShape (gemm.hpp), strided batch
+//   gemm_batched(name, shape, As, Bs, Cs)      GemmShape, device arrays of pointers
+//   row_softmax(scores, sequences, n, causal)  row_softmax.hpp, one block per row
+
+}  // namespace attnbench::gpu

@@ -1,0 +1,196 @@
+// Every CUDA kernel of the registry, causal and bidirectional where it has the form, run through
+// the cuda runner (harness/backend_cuda.cpp) and compared with (1) its float64 reference and
+// (2) its CPU twin on the same seeded inputs, on odd sizes (N in {1, 7, 64, 333, 1000}, dh in
+// {8, 33, 64}, b = 2, h = 3) plus per-family cases that reach the kernels' other paths (flash
+// tiles for large dh, local_window bands, LISA projections, decay, several slabs and groups,
+// Performer's feature count, many heads). Also:
+// every output element written (the runner poisons the output), two runs bitwise equal (no
+// dependence on leftover scratch), and the pool's measured peak covering the declared memory.
+// Runs only where a CUDA device is present (tests/gpu/gpu_main.cpp exits 77 otherwise).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "../kernel_testing.hpp"
+#include "backend.hpp"
+
+namespace attnbench::testing {
+namespace {
+
+constexpr double kMaxRelL2 = 1e-5;
+const int64_t kSeqLens[] = {1, 7, 64, 333, 1000};
+const int64_t kHeadDims[] = {8, 33, 64};
+constexpr int64_t kFullCheckRows = 2048;
+constexpr int64_t kSampleRows = 160;
+
+double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0, den = 0;
+  for (size_t x = 0; x < want.size(); ++x) {
+    const double d = double(got[x]) - double(want[x]);
+    num += d * d;
+    den += double(want[x]) * double(want[x]);
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+std::string param_string(const Kernel& k, const Problem& p) {
+  std::vector<std::string> names;
+  for (const auto& ps : k.info().params) names.push_back(ps.name);
+  return describe(p, names);
+}
+
+struct Worst {
+  double ref = 0, cpu = 0;
+  std::string ref_at, cpu_at;
+};
+
+void check_point(BackendRunner& runner, const Kernel& k, const Problem& p, Worst& worst) {
+  const std::string where = param_string(k, p);
+  INFO(k.info().name << " (cuda) " << where);
+  const HostInputs in = make_inputs(p, k.info().inputs, p.seed);
+  runner.setup(k, p, in);
+  runner.run_once_ms();
+  const std::vector<float> out = runner.output();
+  runner.flush_cache();
+  runner.run_once_ms();
+  const std::vector<float> again = runner.output();
+  const MemoryFigures mem = runner.memory();
+  const size_t measured = runner.measured_peak_bytes();
+  runner.teardown();
+
+  size_t poisoned = 0, non_finite = 0, differ = 0;
+  for (size_t x = 0; x < out.size(); ++x) {
+    if (is_poison(out[x]))
+      ++poisoned;
+    else if (!std::isfinite(out[x]))
+      ++non_finite;
+    if (std::memcmp(&out[x], &again[x], sizeof(float)) != 0) ++differ;
+  }
+  CHECK(poisoned == 0);
+  CHECK(non_finite == 0);
+  CHECK(differ == 0);  // a second run is bitwise the same
+
+  // The pool counts at least what the runner declares; pool allocations may be rounded up.
+  INFO("declared peak " << mem.peak_bytes() << " B, pool high-water " << measured << " B");
+  CHECK(measured >= mem.peak_bytes());
+  CHECK(double(measured) <= double(mem.peak_bytes()) * 1.01 + double(16 << 20));
+
+  const Kernel& twin = Registry::instance().get(k.info().name, Backend::cpu);
+  const RunResult cpu = run_guarded(twin, p, in);
+  REQUIRE(cpu.poisoned_left == 0);
+  const double err_cpu = rel_l2(out, cpu.out);
+  const int64_t n_rows = p.sequences() * p.seq_len;
+  const auto rows = sample_rows(p, n_rows <= kFullCheckRows ? kFullCheckRows : kSampleRows,
+                                n_rows <= kFullCheckRows ? p.sequences() : 4);
+  const double err_ref = reference_error(k, p, in, out, rows);
+  INFO("rel-L2 vs float64 " << err_ref << ", vs cpu twin " << err_cpu);
+  CHECK(err_ref < kMaxRelL2);
+  CHECK(err_cpu < kMaxRelL2);
+  if (err_ref >= worst.ref) {
+    worst.ref = err_ref;
+    worst.ref_at = where;
+  }
+  if (err_cpu >= worst.cpu) {
+    worst.cpu = err_cpu;
+    worst.cpu_at = where;
+  }
+}
+
+// Cases beyond the common grid that reach each family's other code paths.
+std::vector<Problem> extra_problems(const Kernel& k, bool causal) {
+  std::vector<Problem> v;
+  const std::string& name = k.info().name;
+  // many heads and sequences, tiny N: grid-stride loops, group boundaries
+  v.push_back(problem_for(k, 64, 4, 7, 8, causal));
+  v.push_back(problem_for(k, 1, 1, 1000, 64, causal));
+  if (name == "vanilla_flash" || name == "vanilla_materialized" || name == "local_window")
+    for (int64_t dh : {1, 7, 128, 200, 1000})  // flash: bm < 64, several dh chunks
+      for (int64_t n : {65, 130}) v.push_back(problem_for(k, 1, 2, n, dh, causal));
+  if (name == "local_window")
+    for (int64_t window : {1, 3, 100, 5000}) {  // band narrower than a tile, wider than N
+      Problem p = problem_for(k, 2, 2, 333, 33, causal);
+      p.window = window;
+      v.push_back(p);
+    }
+  if (name == "performer") {
+    Problem p = problem_for(k, 2, 2, 300, 16, causal);
+    p.features = 100;
+    v.push_back(p);
+  }
+  if (k.info().family == "linear") {
+    v.push_back(problem_for(k, 1, 2, 20000, 64, causal));  // several slabs per sequence
+    v.push_back(problem_for(k, 3, 16, 100, 8, causal));    // hydra: a wide width, many heads
+  }
+  if (k.info().family == "lisa") {
+    Problem proj = problem_for(k, 2, 2, 333, 64, causal);
+    proj.projections = true;
+    v.push_back(proj);
+    if (causal) {
+      Problem decay = problem_for(k, 2, 2, 1000, 16, causal);
+      decay.decay = 0.1;
+      v.push_back(decay);
+    }
+    // several causal slabs per sequence (the histogram carried between them): B*W = 2048
+    Problem slabs = problem_for(k, 1, 3, 3000, 16, causal);
+    slabs.codewords = 256;
+    if (causal) slabs.decay = 0.01;
+    v.push_back(slabs);
+    // several bidirectional groups (crossing batch elements): W = 128, many sequences
+    Problem groups = problem_for(k, 4, 8, 64, 64, causal);
+    groups.codewords = 128;
+    v.push_back(groups);
+  }
+  return v;
+}
+
+void check_kernel_form(const std::string& name, bool causal) {
+  const Kernel& k = Registry::instance().get(name, Backend::cuda);
+  auto runner = make_cuda_runner();
+  Worst worst;
+  uint64_t seed = 5000;
+  std::vector<Problem> problems;
+  for (int64_t n : kSeqLens)
+    for (int64_t dh : kHeadDims) problems.push_back(problem_for(k, 2, 3, n, dh, causal));
+  for (const Problem& p : extra_problems(k, causal)) problems.push_back(p);
+  for (Problem& p : problems) {
+    p.seed = ++seed;
+    check_point(*runner, k, p, worst);
+  }
+  std::printf("cuda %-22s %-13s worst rel-L2 vs float64 %.3e (%s), vs cpu %.3e (%s)\n",
+              name.c_str(), causal ? "causal" : "bidirectional", worst.ref, worst.ref_at.c_str(),
+              worst.cpu, worst.cpu_at.c_str());
+}
+
+struct Invoker : Catch::ITestInvoker {
+  std::string kernel;
+  bool causal;
+  Invoker(std::string k, bool c) : kernel(std::move(k)), causal(c) {}
+  void invoke() const override { check_kernel_form(kernel, causal); }
+};
+
+// One test case per (cuda kernel, form), registered from the registry at start-up.
+struct RegisterAll {
+  std::deque<std::string> names;  // Catch keeps StringRefs: the strings must outlive it
+  RegisterAll() {
+    for (const Kernel* k : Registry::instance().kernels()) {
+      if (k->info().backend != Backend::cuda) continue;
+      const std::string& n = k->info().name;
+      for (bool causal : {true, false}) {
+        if (causal ? !k->info().has_causal : !k->info().has_bidirectional) continue;
+        names.push_back("kernel " + n + " cuda matches float64 and its cpu twin (" +
+                        (causal ? "causal" : "bidirectional") + ")");
+        Catch::AutoReg(new Invoker(n, causal), CATCH_INTERNAL_LINEINFO, "",
+                       Catch::NameAndTags{names.back(), "[gpu][kernels]"});
+      }
+    }
+  }
+};
+const RegisterAll register_all;
+
+}  // namespace
+}  // namespace attnbench::testing

@@ -1,0 +1,955 @@
+// CPU proofs of the CUDA kernels (kernels/cuda/*.cu), none of which needs a GPU:
+// 1. index maps (attnbench/cuda/tiling.hpp): each test walks the blocks, threads and loop
+//    indices exactly as the kernel does, through the same AB_HD functions, and counts how often
+//    every element is written. Exactly once, for awkward sizes (N = 1, N not a multiple of a
+//    tile, many heads, odd dh, grids smaller than the work so the grid-stride loops wrap).
+// 2. the algorithms: the CUDA pipelines (vanilla_pipeline.hpp, lisa_pipeline.hpp) and the
+//    flash thread block (flash_block.hpp) run on the CPU through a host launcher that executes
+//    the same functors and emulates cuBLAS's column-major products with the very GemmShapes
+//    the kernels pass to cuBLAS; the results must match the CPU twins and float64. Items and
+//    threads run forwards and backwards, which must give bitwise the same output; scratch and
+//    shared memory start as NaN, so reading anything never written shows.
+// 3. the CUDA kernels' registry entries against their CPU twins, and the backend without a
+//    device.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attnbench/build_info.hpp"
+#include "attnbench/cuda/flash_block.hpp"
+#include "attnbench/cuda/gemm.hpp"
+#include "attnbench/cuda/linear_pipeline.hpp"
+#include "attnbench/cuda/lisa_pipeline.hpp"
+#include "attnbench/cuda/row_softmax.hpp"
+#include "attnbench/cuda/tiling.hpp"
+#include "attnbench/cuda/vanilla_pipeline.hpp"
+#include "attnbench/kernel.hpp"
+#include "attnbench/math/lisa.hpp"
+#include "backend.hpp"
+#include "kernel_testing.hpp"
+
+namespace attnbench::gpu {
+namespace {
+
+// Every count must be exactly 1; reports the first offender.
+void require_exactly_once(const std::vector<int>& counts, const std::string& what) {
+  for (size_t x = 0; x < counts.size(); ++x)
+    if (counts[x] != 1) {
+      INFO(what << ": element " << x << " written " << counts[x] << " times");
+      REQUIRE(counts[x] == 1);
+    }
+}
+
+// Thread-level grid-stride loop of a launch of thread_grid_blocks(items, threads, cap) blocks.
+template <class F>
+void for_each_thread_item(int64_t items, int threads, int64_t cap, F&& f) {
+  const int64_t blocks = thread_grid_blocks(items, threads, cap);
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int t = 0; t < threads; ++t)
+      for (int64_t item = b * threads + t; item < items; item += blocks * threads) f(item);
+}
+
+const int64_t kCaps[] = {kMaxGridBlocks, 3};
+constexpr int kItemThreadsForTests = 256;  // kernels/cuda/common.cuh, kItemThreads
+
+}  // namespace
+
+TEST_CASE("grid sizes: at least one block, never above the cap", "[cuda][tiling]") {
+  CHECK(grid_blocks(0) == 1);
+  CHECK(grid_blocks(1) == 1);
+  CHECK(grid_blocks(5, 3) == 3);
+  CHECK(grid_blocks(int64_t(1) << 40) == kMaxGridBlocks);
+  CHECK(kMaxGridBlocks <= 2147483647);
+  CHECK(thread_grid_blocks(257, 256) == 2);
+  CHECK(thread_grid_blocks(256, 256) == 1);
+}
+
+TEST_CASE("vanilla_materialized row softmax writes every score exactly once", "[cuda][tiling]") {
+  for (int64_t S : {1, 3, 12})
+    for (int64_t n : {1, 7, 255, 256, 257, 333})
+      for (bool causal : {true, false})
+        for (int64_t cap : kCaps) {
+          INFO("S=" << S << " N=" << n << " causal=" << causal << " cap=" << cap);
+          std::vector<int> counts(size_t(S * n * n), 0);
+          const int64_t items = softmax_items(S, n), blocks = grid_blocks(items, cap);
+          for (int64_t b = 0; b < blocks; ++b)
+            for (int64_t item = b; item < items; item += blocks) {
+              const SoftmaxRow r = softmax_row_of_item(item, n);
+              REQUIRE(r.seq < S);
+              const int64_t visible = softmax_visible(r.row, n, causal);
+              REQUIRE(visible >= 1);  // every row has a key: the sum is never 0
+              REQUIRE(visible <= n);
+              for (int t = 0; t < kSoftmaxThreads; ++t)
+                for (int64_t j = t; j < n; j += kSoftmaxThreads)
+                  ++counts[size_t((r.seq * n + r.row) * n + j)];
+            }
+          require_exactly_once(counts, "scores");
+        }
+}
+
+TEST_CASE("vanilla_flash configurations fit the hardware and the micro-tiles",
+          "[cuda][tiling]") {
+  for (int64_t dh : {1, 2, 7, 8, 16, 33, 64, 100, 128, 129, 256, 1000, 1024, 4096, 8191, 8192}) {
+    INFO("dh=" << dh);
+    const FlashConfig c = flash_config(dh);
+    CHECK(c.ty * c.tx == kFlashThreads);
+    CHECK(c.bm >= 1);
+    CHECK(c.bn % c.bm == 0);
+    CHECK((c.bm == 1 || int64_t(c.bm) * dh <= kFlashQAccFloats));
+    CHECK(flash_rows_per_thread(c) <= kFlashMicro);
+    CHECK(flash_cols_per_thread(c) <= kFlashMicro);
+    CHECK(flash_out_cols_per_thread(c) <= kFlashMicro);
+    CHECK(c.dc >= 1);
+    CHECK(c.dc <= dh);
+    CHECK(c.ld_q >= dh);
+    CHECK(c.ld_kv >= c.dc);
+    CHECK(c.ld_s >= c.bn);
+    CHECK(c.bn % 32 == 0);  // the softmax warp covers a row in whole passes of 32 lanes
+    // sm_80 allows 163 KiB of dynamic shared memory per block (opt-in), sm_90 227 KiB
+    CHECK(c.smem_bytes <= 163 * 1024);
+  }
+  CHECK(flash_config(64).bm == 64);
+  CHECK(flash_config(64).smem_bytes <= 100 * 1024);  // two blocks per SM on sm_80 and sm_90
+}
+
+TEST_CASE("vanilla_flash: every output element once, score and softmax maps exact",
+          "[cuda][tiling]") {
+  for (int64_t dh : {1, 8, 33, 64, 200, 1000}) {
+    const FlashConfig c = flash_config(dh);
+    // score tile: (tid, a, b) -> (r, j) covers [0, bm) x [0, bn) once
+    std::vector<int> score(size_t(c.bm * c.bn), 0);
+    for (int tid = 0; tid < kFlashThreads; ++tid)
+      for (int a = 0; a < kFlashMicro; ++a)
+        for (int b = 0; b < kFlashMicro; ++b) {
+          int r, j;
+          if (flash_score_element(c, tid, a, b, r, j)) ++score[size_t(r * c.bn + j)];
+        }
+    require_exactly_once(score, "score tile dh=" + std::to_string(dh));
+    // softmax: warp w takes rows w, w + warps, ...; lane takes keys lane, lane + 32, ...
+    std::vector<int> soft(size_t(c.bm * c.bn), 0);
+    for (int warp = 0; warp < kFlashWarps; ++warp)
+      for (int r = warp; r < c.bm; r += kFlashWarps)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int j = lane; j < c.bn; j += 32) ++soft[size_t(r * c.bn + j)];
+    require_exactly_once(soft, "softmax rows dh=" + std::to_string(dh));
+  }
+  for (int64_t S : {1, 5})
+    for (int64_t n : {1, 7, 63, 64, 65, 130, 333})
+      for (int64_t dh : {1, 8, 33, 64, 200, 1000})
+        for (int64_t cap : kCaps) {
+          const FlashConfig c = flash_config(dh);
+          INFO("S=" << S << " N=" << n << " dh=" << dh << " cap=" << cap << " bm=" << c.bm);
+          std::vector<int> counts(size_t(S * n * dh), 0);
+          const int64_t items = flash_items(S, n, c), blocks = grid_blocks(items, cap);
+          for (int64_t blk = 0; blk < blocks; ++blk)
+            for (int64_t item = blk; item < items; item += blocks) {
+              const FlashWork w = flash_work(item, n, c);
+              REQUIRE(w.seq < S);
+              REQUIRE(w.rows >= 1);
+              REQUIRE(w.rows <= c.bm);
+              for (int tid = 0; tid < kFlashThreads; ++tid)
+                for (int c0 = 0; c0 < int(dh); c0 += c.dc)
+                  for (int a = 0; a < kFlashMicro; ++a)
+                    for (int b = 0; b < kFlashMicro; ++b) {
+                      int r, col;
+                      if (flash_out_element(c, int(w.rows), int(dh), tid, a, c0, b, r, col))
+                        ++counts[size_t((w.seq * n + w.i0 + r) * dh + col)];
+                    }
+            }
+          require_exactly_once(counts, "output");
+        }
+}
+
+TEST_CASE("flash skips a key tile only when it is fully masked (causal, band)",
+          "[cuda][tiling]") {
+  for (int64_t n : {1, 2, 7, 63, 64, 65, 127, 128, 129, 333, 1000})
+    for (int64_t dh : {8, 64, 1000, 8192})
+      for (bool causal : {true, false})
+        for (int64_t window : {0, 1, 2, 5, 64, 65, 200, 5000}) {  // 0: vanilla
+          const FlashConfig c = flash_config(dh);
+          INFO("N=" << n << " dh=" << dh << " causal=" << causal << " window=" << window
+                    << " bm=" << c.bm);
+          const int64_t all_tiles = ceil_div(n, c.bn);
+          for (int64_t item = 0; item < flash_items(1, n, c); ++item) {
+            const FlashWork w = flash_work(item, n, c);
+            const FlashKeyTiles visited = flash_key_tiles(w, n, causal, window, c);
+            REQUIRE(visited.begin >= 0);
+            REQUIRE(visited.begin < visited.end);
+            REQUIRE(visited.end <= all_tiles);
+            if (!causal && window == 0) REQUIRE((visited.begin == 0 && visited.end == all_tiles));
+            // the per-row key interval is exactly the visibility predicate
+            int64_t mismatches = 0, empty_rows = 0;
+            for (int64_t r = 0; r < c.bm; ++r) {
+              const int64_t i = w.i0 + r;
+              const FlashRowKeys keys = flash_row_keys(i, n, causal, window);
+              for (int64_t j = 0; j < n; ++j)
+                mismatches += (j >= keys.lo && j < keys.hi) != flash_visible(i, j, n, causal, window);
+              empty_rows += i < n && !flash_visible(i, i, n, causal, window);
+            }
+            REQUIRE(mismatches == 0);
+            REQUIRE(empty_rows == 0);  // every query sees itself: no row sums to 0
+            for (int64_t kt = 0; kt < all_tiles; ++kt) {
+              const int64_t keys = flash_tile_keys(kt, n, c);
+              REQUIRE(keys >= 1);
+              bool any_visible = false;
+              for (int64_t r = 0; r < w.rows; ++r)
+                for (int64_t j = 0; j < keys; ++j)
+                  any_visible = any_visible ||
+                                flash_visible(w.i0 + r, kt * c.bn + j, n, causal, window);
+              INFO("query tile " << w.q_tile << " key tile " << kt << " visited ["
+                                 << visited.begin << ", " << visited.end << ")");
+              // visited tiles hold at least one visible key; skipped ones none at all
+              REQUIRE(any_visible == (kt >= visited.begin && kt < visited.end));
+            }
+          }
+        }
+}
+
+TEST_CASE("online softmax merge equals streaming the whole row", "[cuda][math]") {
+  std::mt19937 gen(7);
+  std::normal_distribution<float> nd(0.f, 4.f);
+  for (int n : {1, 2, 5, 33, 256, 1000}) {
+    std::vector<float> x(static_cast<size_t>(n), 0.0f);
+    for (float& v : x) v = nd(gen);
+    if (n > 3) x[2] = -INFINITY;  // masked entries merge as zero weight
+    math::OnlineSoftmaxRow seq = math::online_softmax_init();
+    for (float v : x) online_softmax_push(seq, v);
+    double mx = -INFINITY, sum = 0;
+    for (float v : x) mx = std::max(mx, double(v));
+    for (float v : x) sum += std::exp(double(v) - mx);
+    CHECK(seq.m == float(mx));
+    CHECK(std::abs(seq.l - sum) <= 1e-5 * sum);
+    // the row softmax's split: thread t takes t, t + T, ...; then a tree / ordered merge
+    for (int parts : {1, 3, 32, 256}) {
+      std::vector<math::OnlineSoftmaxRow> st(size_t(parts), math::online_softmax_init());
+      for (int j = 0; j < n; ++j) online_softmax_push(st[size_t(j % parts)], x[size_t(j)]);
+      math::OnlineSoftmaxRow all = math::online_softmax_init();  // includes empty parts
+      for (const auto& s : st) all = online_softmax_merge(all, s);
+      INFO("n=" << n << " parts=" << parts);
+      CHECK(all.m == seq.m);
+      CHECK(std::abs(all.l - seq.l) <= 1e-5f * seq.l);
+      // the xor butterfly of a warp: pairs at distance 16, 8, ... merge into lane 0
+      if (parts == 32) {
+        std::vector<math::OnlineSoftmaxRow> lanes = st;
+        for (int o = 16; o > 0; o >>= 1) {
+          std::vector<math::OnlineSoftmaxRow> next = lanes;
+          for (int l = 0; l < 32; ++l) next[size_t(l)] = online_softmax_merge(lanes[size_t(l)], lanes[size_t(l ^ o)]);
+          lanes = next;
+        }
+        CHECK(lanes[0].m == seq.m);
+        CHECK(std::abs(lanes[0].l - seq.l) <= 1e-5f * seq.l);
+      }
+    }
+  }
+  // two empty states merge to an empty state, never NaN
+  const auto e = online_softmax_merge(math::online_softmax_init(), math::online_softmax_init());
+  CHECK(e.m == -INFINITY);
+  CHECK(e.l == 0.0f);
+}
+
+TEST_CASE("LISA causal slabs: every position once, in order, within the scratch bounds",
+          "[cuda][tiling]") {
+  struct Case {
+    int64_t S, n, bw;
+  };
+  const Case cases[] = {{1, 1, 1},     {3, 7, 16},       {2, 5000, 1024}, {7, 300, 1 << 20},
+                        {100, 3, 128}, {6, 33, 8 * 128}, {5, 4097, 512},  {1, 70, 3}};
+  for (const Case& k : cases)
+    for (int64_t cap : kCaps) {
+      const LisaCausalPlan plan = lisa_causal_plan(k.S, k.n, k.bw);
+      INFO("S=" << k.S << " N=" << k.n << " BW=" << k.bw << " group=" << plan.group
+                << " rows=" << plan.rows << " cap=" << cap);
+      // scratch O(slab * BW), independent of N
+      REQUIRE(plan.group * plan.rows <= std::max<int64_t>(1, kLisaSlabFloats / k.bw));
+      std::vector<int> positions(size_t(k.S * k.n), 0);
+      int64_t expect_r0 = 0, group_s0 = -1;
+      const int64_t slabs = lisa_causal_slabs(plan, k.S, k.n);
+      for (int64_t x = 0; x < slabs; ++x) {
+        const LisaSlab s = lisa_causal_slab(plan, k.S, k.n, x);
+        REQUIRE(s.groups >= 1);
+        REQUIRE(s.groups <= plan.group);
+        REQUIRE(s.rows >= 1);
+        REQUIRE(s.rows <= plan.rows);
+        REQUIRE(s.chunks <= plan.chunks);
+        // slabs of a group run in position order from 0: the carried histogram is right
+        if (s.s0 != group_s0) {
+          REQUIRE(s.r0 == 0);
+          group_s0 = s.s0;
+        } else {
+          REQUIRE(s.r0 == expect_r0);
+        }
+        expect_r0 = s.r0 + s.rows;
+        for (int64_t g = 0; g < s.groups; ++g)
+          for (int64_t i = 0; i < s.rows; ++i) ++positions[size_t((s.s0 + g) * k.n + s.r0 + i)];
+        // chunks tile [0, rows)
+        int64_t next = 0;
+        for (int64_t c = 0; c < s.chunks; ++c) {
+          REQUIRE(lisa_chunk_begin(s, c) == next);
+          REQUIRE(lisa_chunk_end(s, c) > next);
+          next = lisa_chunk_end(s, c);
+        }
+        REQUIRE(next == s.rows);
+        if (k.bw > 4096) continue;  // the element-level walks below need a small BW
+        // chunk totals / prefix histograms: thread (g, c, bw) writes tot[g, c, bw] and
+        // hist[g, i, bw] for the positions i of its chunk
+        std::vector<int> tot(size_t(s.groups * s.chunks * k.bw), 0);
+        std::vector<int> hist(size_t(s.groups * s.rows * k.bw), 0);
+        for_each_thread_item(lisa_scan_items(s, k.bw), kLisaThreads, cap, [&](int64_t item) {
+          const LisaScanItem it = lisa_scan_item(item, s, k.bw);
+          const int64_t at = (it.g * s.chunks + it.c) * k.bw + it.bw;
+          REQUIRE(at < plan.group * plan.chunks * k.bw);
+          ++tot[size_t(at)];
+          for (int64_t i = lisa_chunk_begin(s, it.c); i < lisa_chunk_end(s, it.c); ++i) {
+            const int64_t h = (it.g * s.rows + i) * k.bw + it.bw;
+            REQUIRE(h < plan.group * plan.rows * k.bw);
+            ++hist[size_t(h)];
+          }
+        });
+        require_exactly_once(tot, "chunk totals");
+        require_exactly_once(hist, "prefix histograms");
+        std::vector<int> carry(size_t(s.groups * k.bw), 0);
+        for_each_thread_item(lisa_carry_items(s, k.bw), kLisaThreads, cap,
+                             [&](int64_t item) { ++carry[size_t(item)]; });
+        require_exactly_once(carry, "carried state");
+        // weights: thread (g, i, b) writes row [g, i, b, 0..W) (B = 8 codebooks here)
+        if (k.bw % 8 == 0) {
+          const int64_t B = 8, W = k.bw / 8;
+          std::vector<int> wts(size_t(s.groups * s.rows * k.bw), 0);
+          for_each_thread_item(lisa_weight_items(s, B), kLisaThreads, cap, [&](int64_t item) {
+            const LisaWeightItem it = lisa_weight_item(item, s, B);
+            for (int64_t w = 0; w < W; ++w) ++wts[size_t((it.g * s.rows + it.i) * k.bw + it.b * W + w)];
+          });
+          require_exactly_once(wts, "weights");
+        }
+      }
+      require_exactly_once(positions, "output positions");
+    }
+}
+
+TEST_CASE("LISA bidirectional groups: histogram, tables and gather exactly once",
+          "[cuda][tiling]") {
+  struct Case {
+    int64_t S, n, B, W, dh;
+  };
+  const Case cases[] = {{1, 1, 1, 1, 1},   {3, 7, 2, 5, 33},    {32, 64, 8, 128, 64},
+                        {5, 4000, 8, 16, 8}, {40, 3, 8, 128, 128}, {2, 1000, 3, 7, 17}};
+  for (const Case& k : cases)
+    for (int64_t cap : kCaps) {
+      const int64_t bw = k.B * k.W;
+      const LisaBidirPlan plan = lisa_bidir_plan(k.S, k.n, k.B, k.W, k.dh);
+      INFO("S=" << k.S << " N=" << k.n << " B=" << k.B << " W=" << k.W << " dh=" << k.dh
+                << " group=" << plan.group << " cap=" << cap);
+      REQUIRE(plan.chunks <= kLisaMaxChunks);
+      std::vector<int> out(size_t(k.S * k.n * k.dh), 0);
+      for (int64_t x = 0; x < lisa_bidir_groups(plan, k.S); ++x) {
+        const LisaSlab s = lisa_bidir_slab(plan, k.S, k.n, x);
+        REQUIRE(s.groups >= 1);
+        REQUIRE(s.groups <= plan.group);
+        REQUIRE(s.rows == k.n);
+        REQUIRE(s.chunks == plan.chunks);
+        REQUIRE(lisa_chunk_end(s, s.chunks - 1) == k.n);
+        std::vector<int> tot(size_t(s.groups * s.chunks * bw), 0);
+        for_each_thread_item(lisa_scan_items(s, bw), kLisaThreads, cap,
+                             [&](int64_t item) {
+                               const LisaScanItem it = lisa_scan_item(item, s, bw);
+                               ++tot[size_t((it.g * s.chunks + it.c) * bw + it.bw)];
+                             });
+        require_exactly_once(tot, "chunk totals");
+        std::vector<int> table(size_t(s.groups * bw * k.W), 0);
+        for_each_thread_item(lisa_table_items(s, k.B, k.W), kLisaThreads, cap, [&](int64_t item) {
+          const LisaTableItem it = lisa_table_item(item, k.B, k.W);
+          for (int64_t w = 0; w < k.W; ++w)
+            ++table[size_t(((it.g * k.B + it.b) * k.W + it.c) * k.W + w)];
+        });
+        require_exactly_once(table, "weight tables");
+        for_each_thread_item(lisa_gather_items(s, k.dh), kLisaThreads, cap, [&](int64_t item) {
+          const LisaGatherItem it = lisa_gather_item(item, s, k.dh);
+          ++out[size_t(((s.s0 + it.g) * k.n + it.i) * k.dh + it.col)];
+        });
+      }
+      require_exactly_once(out, "output");
+    }
+}
+
+TEST_CASE("decay over a chunk equals the per-position factor applied chunk-length times",
+          "[cuda][math]") {
+  CHECK(lisa_decay_span(0.0, 100) == 1.0f);
+  for (double lambda : {0.01, 0.1, 1.0})
+    for (int64_t len : {1, 7, 32}) {
+      float f = 1.0f;
+      for (int64_t i = 0; i < len; ++i) f *= math::lisa_decay_factor(lambda);
+      CHECK(std::abs(lisa_decay_span(lambda, len) - f) <= 1e-5f * f + 1e-30f);
+    }
+}
+
+TEST_CASE("every cuda kernel matches its cpu twin's description", "[cuda][registry]") {
+  int cuda_kernels = 0;
+  for (const Kernel* k : Registry::instance().kernels()) {
+    if (k->info().backend != Backend::cuda) continue;
+    ++cuda_kernels;
+    const KernelInfo& g = k->info();
+    INFO(g.name);
+    const Kernel* twin = Registry::instance().find(g.name, Backend::cpu);
+    REQUIRE(twin != nullptr);
+    const KernelInfo& c = twin->info();
+    CHECK(g.family == c.family);
+    CHECK(g.has_causal == c.has_causal);
+    CHECK(g.has_bidirectional == c.has_bidirectional);
+    CHECK(g.inputs == c.inputs);
+    CHECK(g.is_vanilla == c.is_vanilla);
+    REQUIRE(g.params.size() == c.params.size());
+    for (size_t x = 0; x < g.params.size(); ++x) {
+      CHECK(g.params[x].name == c.params[x].name);
+      CHECK(g.params[x].default_value == c.params[x].default_value);
+    }
+    // host-side queries work without a device, and the FLOP count is the twin's
+    for (bool causal : {true, false}) {
+      if (causal ? !g.has_causal : !g.has_bidirectional) continue;
+      Problem p;
+      for (const auto& ps : g.params) set_parameter(p, ps.name, ps.default_value);
+      p.batch = 2;
+      p.heads = 3;
+      p.seq_len = 333;
+      p.head_dim = 33;
+      p.causal = causal;
+      CHECK_NOTHROW(k->validate(p));
+      CHECK(k->flops(p) == twin->flops(p));
+      const WorkspaceSize ws = k->workspace(p);
+      CHECK(ws.total() == k->workspace(p).total());
+      // the workspace does not grow with N beyond O(N) (O(N^2) only for the materialized scores)
+      if (g.name != "vanilla_materialized") {
+        Problem big = p;
+        big.seq_len = 64 * p.seq_len;
+        CHECK(double(k->workspace(big).total()) <= 64.0 * double(std::max<size_t>(ws.total(), 1)) + 64e6);
+      }
+    }
+  }
+  if (build_info::cuda_backend) CHECK(cuda_kernels >= 5);
+}
+
+TEST_CASE("without a CUDA device the cuda backend refuses cleanly", "[cuda][backend]") {
+  std::string why;
+  if (cuda_available(&why)) {
+    SUCCEED("a CUDA device is present; tests/gpu covers the backend");
+    return;
+  }
+  CHECK_FALSE(why.empty());
+  CHECK_THROWS_AS(make_cuda_runner(), InvalidProblem);
+  CHECK_FALSE(gpu_info().has_value());
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. the CUDA algorithms on the CPU
+
+namespace {
+
+// cuBLAS sgemm semantics (column-major, op(A) op(B)), one batch item; double accumulation.
+void gemm_emulated(const GemmShape& g, const float* a, const float* b, float* c) {
+  for (int64_t j = 0; j < g.n; ++j)
+    for (int64_t i = 0; i < g.m; ++i) {
+      double acc = 0;
+      for (int64_t l = 0; l < g.k; ++l) {
+        const float av = g.trans_a ? a[l + i * g.lda] : a[i + l * g.lda];
+        const float bv = g.trans_b ? b[j + l * g.ldb] : b[l + j * g.ldb];
+        acc += double(av) * double(bv);
+      }
+      float& out = c[i + j * g.ldc];
+      // beta == 0: cuBLAS does not read C (it may hold NaN)
+      out = g.beta == 0.0f ? float(g.alpha * acc) : float(g.alpha * acc) + g.beta * out;
+    }
+}
+
+// The launcher of workspace.hpp on the CPU.
+struct HostLauncher {
+  bool reverse = false;  // run items (and block threads) backwards
+  template <class F>
+  void each(const char*, int64_t items, const F& f) {
+    if (reverse)
+      for (int64_t x = items - 1; x >= 0; --x) f(x);
+    else
+      for (int64_t x = 0; x < items; ++x) f(x);
+  }
+  void zero(float* p, int64_t count) { std::fill(p, p + count, 0.0f); }
+  void upload(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+  void gemm_strided(const char*, const GemmShape& g, const float* a, const float* b, float* c) {
+    for (int64_t t = 0; t < g.batch; ++t)
+      gemm_emulated(g, a + t * g.stride_a, b + t * g.stride_b, c + t * g.stride_c);
+  }
+  void gemm_batched(const char*, const GemmShape& g, const float* const* a,
+                    const float* const* b, float* const* c) {
+    for (int64_t t = 0; t < g.batch; ++t) gemm_emulated(g, a[t], b[t], c[t]);
+  }
+  // row_softmax_kernel: per-thread states, the warp butterfly, thread 0 over the warps.
+  void row_softmax(float* scores, int64_t sequences, int64_t n, bool causal) {
+    constexpr int T = kSoftmaxThreads;
+    for (int64_t item = 0; item < softmax_items(sequences, n); ++item) {
+      const SoftmaxRow r = softmax_row_of_item(item, n);
+      float* row = scores + (r.seq * n + r.row) * n;
+      const int64_t visible = softmax_visible(r.row, n, causal);
+      std::vector<math::OnlineSoftmaxRow> st(T);
+      for (int t = 0; t < T; ++t) st[size_t(t)] = row_softmax_thread_state(row, visible, t, T);
+      for (int o = 16; o > 0; o >>= 1) {
+        std::vector<math::OnlineSoftmaxRow> next(T);
+        for (int t = 0; t < T; ++t) next[size_t(t)] = online_softmax_merge(st[size_t(t)], st[size_t(t ^ o)]);
+        st = next;
+      }
+      math::OnlineSoftmaxRow all = math::online_softmax_init();
+      for (int w = 0; w < T / 32; ++w) all = online_softmax_merge(all, st[size_t(w * 32)]);
+      for (int t0 = 0; t0 < T; ++t0) {
+        const int t = reverse ? T - 1 - t0 : t0;
+        row_softmax_thread_write(row, n, visible, all, t, T);
+      }
+    }
+  }
+};
+
+// flash_block's executor on the CPU: every thread of the block in turn, registers per thread.
+struct FlashHostExec {
+  bool reverse = false;
+  std::vector<FlashRegs> regs = std::vector<FlashRegs>(kFlashThreads);
+  template <class F>
+  void each_thread(F&& f) {
+    for (int t0 = 0; t0 < kFlashThreads; ++t0) {
+      const int t = reverse ? kFlashThreads - 1 - t0 : t0;
+      f(t, regs[size_t(t)]);
+    }
+  }
+  void sync() {}
+};
+
+// A workspace buffer that starts as NaN, with guard bytes on both sides.
+struct GuardedBuffer {
+  static constexpr size_t kGuard = 256;
+  std::vector<float> v;
+  explicit GuardedBuffer(size_t bytes) : v((bytes + 3) / 4 + 2 * kGuard, std::nanf("")) {
+    for (size_t x = 0; x < kGuard; ++x) v[x] = v[v.size() - 1 - x] = 12345.0f;
+  }
+  void* data() { return v.data() + kGuard; }
+  bool intact() const {
+    for (size_t x = 0; x < kGuard; ++x)
+      if (v[x] != 12345.0f || v[v.size() - 1 - x] != 12345.0f) return false;
+    return true;
+  }
+};
+
+const Kernel& cpu_kernel(const std::string& name) {
+  return Registry::instance().get(name, Backend::cpu);
+}
+
+// Runs `emulate(launcher_reverse, prepared, scratch, out)` forwards and backwards and checks
+// the output against the CPU twin and float64.
+template <class Emulate>
+void check_emulated(const std::string& name, const Problem& p, const WorkspaceSize& ws,
+                    Emulate&& emulate, double& worst) {
+  const Kernel& twin = cpu_kernel(name);
+  const HostInputs in = make_inputs(p, twin.info().inputs, p.seed);
+  twin.validate(p);
+  std::vector<float> outs[2];
+  for (int pass = 0; pass < 2; ++pass) {
+    GuardedBuffer prepared(ws.prepared_bytes), scratch(ws.scratch_bytes);
+    std::vector<float> out(output_elems(p));
+    poison(out.data(), out.size());
+    emulate(pass == 1, in.view(), prepared.data(), scratch.data(), out.data());
+    CHECK(prepared.intact());
+    CHECK(scratch.intact());
+    size_t bad = 0;
+    for (float x : out) bad += !std::isfinite(x);
+    CHECK(bad == 0);  // written, and from nothing that was never written (NaN-filled memory)
+    outs[pass] = std::move(out);
+  }
+  CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)) == 0);
+  const testing::RunResult cpu = testing::run_guarded(twin, p, in);
+  double num = 0, den = 0;
+  for (size_t x = 0; x < cpu.out.size(); ++x) {
+    num += (double(outs[0][x]) - cpu.out[x]) * (double(outs[0][x]) - cpu.out[x]);
+    den += double(cpu.out[x]) * cpu.out[x];
+  }
+  const double err_cpu = std::sqrt(num / std::max(den, 1e-300));
+  const int64_t rows_total = p.sequences() * p.seq_len;
+  const auto rows = sample_rows(p, rows_total <= 1024 ? 1024 : 48, rows_total <= 1024 ? p.sequences() : 3);
+  const double err_ref = testing::reference_error(twin, p, in, outs[0], rows);
+  INFO("rel-L2 vs cpu twin " << err_cpu << ", vs float64 " << err_ref);
+  CHECK(err_cpu < 1e-5);
+  CHECK(err_ref < 1e-5);
+  worst = std::max({worst, err_cpu, err_ref});
+}
+
+Problem shaped(const std::string& name, int64_t b, int64_t h, int64_t n, int64_t dh, bool causal,
+               uint64_t seed) {
+  Problem p = testing::problem_for(cpu_kernel(name), b, h, n, dh, causal);
+  p.seed = seed;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("the cuBLAS shapes compute the row-major products the kernels intend", "[cuda][gemm]") {
+  std::mt19937 gen(3);
+  std::normal_distribution<float> nd;
+  auto randv = [&](int64_t n) {
+    std::vector<float> v(size_t(n), 0.0f);
+    for (float& x : v) x = nd(gen);
+    return v;
+  };
+  const int64_t S = 3, N = 7, dh = 5, W = 4;
+  HostLauncher l;
+  // scores: S[s][i][j] = scale sum_d Q[s][i][d] K[s][j][d]
+  {
+    const auto q = randv(S * N * dh), k = randv(S * N * dh);
+    std::vector<float> sc(size_t(S * N * N));
+    l.gemm_strided("", vanilla_scores_gemm(S, N, dh, 0.5f), k.data(), q.data(), sc.data());
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double want = 0;
+          for (int64_t d = 0; d < dh; ++d)
+            want += double(q[size_t((s * N + i) * dh + d)]) * k[size_t((s * N + j) * dh + d)];
+          CHECK(sc[size_t((s * N + i) * N + j)] == Approx(0.5 * want).margin(1e-5));
+        }
+    // P V: O[s][i][c] = sum_j P[s][i][j] V[s][j][c]
+    const auto v = randv(S * N * dh);
+    std::vector<float> o(size_t(S * N * dh));
+    l.gemm_strided("", vanilla_pv_gemm(S, N, dh), v.data(), sc.data(), o.data());
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t c = 0; c < dh; ++c) {
+          double want = 0;
+          for (int64_t j = 0; j < N; ++j)
+            want += double(sc[size_t((s * N + i) * N + j)]) * v[size_t((s * N + j) * dh + c)];
+          CHECK(o[size_t((s * N + i) * dh + c)] == Approx(want).margin(1e-5));
+        }
+  }
+  // LISA projection: Cx[hb][w][e] = sum_d C[hb][w][d] Wx[hb][d][e]
+  {
+    const auto c = randv(S * W * dh), wx = randv(S * dh * dh);
+    std::vector<float> cx(size_t(S * W * dh));
+    l.gemm_strided("", lisa_projection_gemm(S, W, dh), wx.data(), c.data(), cx.data());
+    for (int64_t hb = 0; hb < S; ++hb)
+      for (int64_t w = 0; w < W; ++w)
+        for (int64_t e = 0; e < dh; ++e) {
+          double want = 0;
+          for (int64_t d = 0; d < dh; ++d)
+            want += double(c[size_t((hb * W + w) * dh + d)]) * wx[size_t((hb * dh + d) * dh + e)];
+          CHECK(cx[size_t((hb * W + w) * dh + e)] == Approx(want).margin(1e-5));
+        }
+  }
+}
+
+TEST_CASE("vanilla_materialized's CUDA pipeline, run on the CPU, matches the CPU twin",
+          "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 900;
+  for (bool causal : {true, false})
+    for (int64_t n : {1, 7, 64, 333})
+      for (int64_t dh : {1, 8, 33}) {
+        const Problem p = shaped("vanilla_materialized", 2, 3, n, dh, causal, ++seed);
+        INFO(describe(p));
+        check_emulated("vanilla_materialized", p, vanilla_materialized_workspace(p),
+                       [&](bool rev, const Inputs& in, void*, void* scratch, float* out) {
+                         HostLauncher l;
+                         l.reverse = rev;
+                         vanilla_materialized_run(l, p, in, scratch, out);
+                       },
+                       worst);
+      }
+  std::printf("emulated cuda vanilla_materialized: worst rel-L2 %.3e\n", worst);
+}
+
+// The flash block of vanilla_flash (window 0) and local_window (window = min(w, N)).
+void check_flash_emulated(const std::string& name, const Problem& p, double& worst) {
+  const int64_t window = name == "local_window" ? std::min(p.window, p.seq_len) : 0;
+  check_emulated(name, p, WorkspaceSize{},
+                 [&](bool rev, const Inputs& in, void*, void*, float* out) {
+                   const FlashConfig cfg = flash_config(p.head_dim);
+                   const FlashArgs a{in.q,     in.k,   in.v, out, p.sequences(), p.seq_len, p.head_dim,
+                                     p.causal, window, 1.0f / std::sqrt(float(p.head_dim)), cfg};
+                   // shared memory starts as NaN: reading a never-written float shows
+                   std::vector<float> smem(size_t(cfg.smem_bytes / 4), std::nanf(""));
+                   const FlashSmem sm = flash_smem(cfg, smem.data());
+                   CHECK(sm.factor + cfg.bm <= smem.data() + smem.size());
+                   FlashHostExec ex;
+                   ex.reverse = rev;
+                   for (int64_t item = 0; item < flash_items(p.sequences(), p.seq_len, cfg); ++item)
+                     flash_block(ex, a, flash_work(item, p.seq_len, cfg), sm);
+                 },
+                 worst);
+}
+
+TEST_CASE("vanilla_flash's CUDA thread block, run on the CPU, matches the CPU twin",
+          "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 950;
+  struct Shape {
+    int64_t b, h, n, dh;
+  };
+  const Shape shapes[] = {{2, 3, 1, 8},   {2, 3, 7, 33},  {1, 2, 64, 64}, {1, 2, 130, 16},
+                          {1, 1, 333, 64}, {1, 1, 70, 200}, {1, 1, 65, 1000}, {3, 1, 9, 1}};
+  for (bool causal : {true, false})
+    for (const Shape& sh : shapes) {
+      const Problem p = shaped("vanilla_flash", sh.b, sh.h, sh.n, sh.dh, causal, ++seed);
+      INFO(describe(p));
+      check_flash_emulated("vanilla_flash", p, worst);
+    }
+  std::printf("emulated cuda vanilla_flash: worst rel-L2 %.3e\n", worst);
+}
+
+TEST_CASE("local_window's CUDA thread block, run on the CPU, matches the CPU twin",
+          "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 970;
+  for (bool causal : {true, false})
+    for (int64_t n : {1, 7, 130, 333})
+      for (int64_t window : {1, 3, 64, 100, 1000}) {
+        Problem p = shaped("local_window", 2, 2, n, n == 333 ? 33 : 16, causal, ++seed);
+        p.window = window;
+        INFO(describe(p, {"window"}));
+        check_flash_emulated("local_window", p, worst);
+      }
+  std::printf("emulated cuda local_window: worst rel-L2 %.3e\n", worst);
+}
+
+TEST_CASE("LISA's CUDA pipelines, run on the CPU, match the CPU twins", "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 990;
+  for (const char* name : {"lisa_base", "lisa_mini", "lisa_soft"})
+    for (bool causal : {true, false}) {
+      std::vector<Problem> problems;
+      for (int64_t n : {1, 7, 333})
+        for (int64_t dh : {8, 33}) problems.push_back(shaped(name, 2, 3, n, dh, causal, ++seed));
+      Problem proj = shaped(name, 2, 2, 100, 16, causal, ++seed);
+      proj.projections = true;
+      problems.push_back(proj);
+      if (causal) {
+        Problem decay = shaped(name, 1, 2, 400, 8, causal, ++seed);
+        decay.decay = 0.1;
+        problems.push_back(decay);
+        // several slabs per sequence (B*W = 4096: 512 rows per slab), the histogram carried
+        Problem slabs = shaped(name, 1, 2, 1100, 8, causal, ++seed);
+        slabs.codewords = 512;
+        slabs.decay = 0.01;
+        problems.push_back(slabs);
+      } else {
+        // several groups of sequences, crossing batch elements
+        Problem groups = shaped(name, 4, 8, 64, 8, causal, ++seed);
+        groups.codewords = 128;
+        problems.push_back(groups);
+      }
+      const bool soft = std::string(name) == "lisa_soft";
+      for (const Problem& p : problems) {
+        INFO(name << " " << describe(p, {"codebooks", "codewords", "projections", "decay"}));
+        if (p.causal && p.seq_len == 1100) {
+          const LisaCausalPlan plan = lisa_causal_plan(p.sequences(), p.seq_len, p.codebooks * p.codewords);
+          REQUIRE(lisa_causal_slabs(plan, p.sequences(), p.seq_len) >= 6);
+        }
+        if (!p.causal && p.batch == 4) {
+          const LisaBidirPlan plan = lisa_bidir_plan(p.sequences(), p.seq_len, p.codebooks,
+                                                     p.codewords, p.head_dim);
+          REQUIRE(lisa_bidir_groups(plan, p.sequences()) >= 2);
+        }
+        check_emulated(name, p, lisa_workspace(p),
+                       [&](bool rev, const Inputs& in, void* prepared, void* scratch, float* out) {
+                         HostLauncher l;
+                         l.reverse = rev;
+                         lisa_prepare(l, p, in, prepared);
+                         lisa_run(l, p, in, soft, prepared, scratch, out);
+                       },
+                       worst);
+      }
+    }
+  std::printf("emulated cuda lisa_*: worst rel-L2 %.3e\n", worst);
+}
+
+TEST_CASE("LISA's CUDA scratch does not grow with N", "[cuda][tiling]") {
+  Problem p;
+  p.codebooks = 8;
+  p.codewords = 128;
+  p.head_dim = 64;
+  for (bool causal : {true, false}) {
+    p.causal = causal;
+    p.seq_len = 100000;
+    const size_t small = lisa_workspace(p).scratch_bytes;
+    p.seq_len = 1000000;
+    const size_t large = lisa_workspace(p).scratch_bytes;
+    INFO("causal=" << causal << " scratch at N=1e5: " << small << ", at N=1e6: " << large);
+    if (causal)
+      CHECK(large == small);
+    else
+      CHECK(large <= small + 64 * 1024 * 4);  // only the chunk totals (<= 64 chunks) change
+    CHECK(large < (size_t(64) << 20));
+  }
+}
+
+TEST_CASE("linear family and hydra slabs: every element once, within the scratch bounds",
+          "[cuda][tiling]") {
+  struct Case {
+    int64_t S, n, m, dh, slab_floats;
+  };
+  const Case cases[] = {{1, 1, 8, 8, kLinSlabFloats},   {6, 7, 8, 8, kLinSlabFloats},
+                        {2, 333, 16, 16, 20000},        {3, 1000, 33, 17, 50000},
+                        {5, 130, 4, 3, 3000},           {40, 65, 8, 8, 40000},
+                        {1, 70000, 64, 64, kLinSlabFloats}};
+  for (const Case& k : cases)
+    for (bool causal : {true, false}) {
+      const LinearPlan plan = linear_plan(k.S, k.n, k.m, k.dh, k.slab_floats);
+      const int64_t state = linear_state_floats(k.m, k.dh);
+      INFO("S=" << k.S << " N=" << k.n << " m=" << k.m << " dh=" << k.dh << " budget "
+                << k.slab_floats << ": group " << plan.group << " rows " << plan.rows);
+      REQUIRE(plan.rows >= 1);
+      REQUIRE((plan.rows == k.n || plan.rows % kLinChunk == 0));
+      std::vector<int> positions(size_t(k.S * k.n), 0);
+      const bool small = k.S * k.n <= 5000;
+      for (int64_t gi = 0; gi < linear_groups(plan, k.S); ++gi) {
+        int64_t next_r0 = 0;
+        for (int64_t x = 0; x < linear_slabs_per_group(plan, k.n); ++x) {
+          const RowSlab s = linear_slab(plan, k.S, k.n, gi, x);
+          REQUIRE(s.s0 == gi * plan.group);
+          REQUIRE(s.r0 == next_r0);  // in position order: the carried state is right
+          next_r0 = s.r0 + s.rows;
+          REQUIRE(s.groups <= plan.group);
+          REQUIRE(s.rows <= plan.rows);
+          REQUIRE(s.chunks <= plan.chunks);
+          for (int64_t g = 0; g < s.groups; ++g)
+            for (int64_t i = 0; i < s.rows; ++i) ++positions[size_t((s.s0 + g) * k.n + s.r0 + i)];
+          if (!small) continue;
+          std::vector<int> rows(size_t(s.groups * s.rows), 0), states(size_t(s.groups * s.chunks * state), 0),
+              scores(size_t(s.groups * s.rows * s.chunk), 0), outs(size_t(s.groups * s.rows * k.dh), 0);
+          for_each_thread_item(linear_row_items(s), kItemThreadsForTests, 3, [&](int64_t item) {
+            const LinRowItem it = linear_row_item(item, s);
+            REQUIRE(item == it.g * s.rows + it.i);
+            ++rows[size_t(item)];
+          });
+          for_each_thread_item(linear_state_items(s, state), kItemThreadsForTests, 3, [&](int64_t item) {
+            const LinStateItem it = linear_state_item(item, s, state);
+            REQUIRE(item == (it.g * s.chunks + it.c) * state + it.x);
+            REQUIRE(lisa_chunk_begin(s, it.c) < lisa_chunk_end(s, it.c));
+            ++states[size_t(item)];
+          });
+          // causal scores: (g, i, jj) covers the keys c0 .. i of i's chunk once each
+          std::vector<int> pairs(size_t(s.groups * s.rows * s.rows), 0);
+          for_each_thread_item(linear_score_items(s), kItemThreadsForTests, 3, [&](int64_t item) {
+            const LinScoreItem it = linear_score_item(item, s);
+            ++scores[size_t(item)];
+            const int64_t j = (it.i / s.chunk) * s.chunk + it.jj;
+            if (j <= it.i) ++pairs[size_t((it.g * s.rows + it.i) * s.rows + j)];
+          });
+          for (int64_t g = 0; g < s.groups; ++g)
+            for (int64_t i = 0; i < s.rows; ++i)
+              for (int64_t j = 0; j < s.rows; ++j) {
+                const bool same_chunk_past = j <= i && j / s.chunk == i / s.chunk;
+                REQUIRE(pairs[size_t((g * s.rows + i) * s.rows + j)] == (same_chunk_past ? 1 : 0));
+              }
+          for_each_thread_item(linear_out_items(s, k.dh), kItemThreadsForTests, 3, [&](int64_t item) {
+            const LinOutItem it = linear_out_item(item, s, k.dh);
+            REQUIRE(item == (it.g * s.rows + it.i) * k.dh + it.e);
+            ++outs[size_t(item)];
+          });
+          require_exactly_once(rows, "feature rows");
+          require_exactly_once(states, "chunk states");
+          require_exactly_once(scores, "chunk scores");
+          require_exactly_once(outs, "outputs");
+        }
+        REQUIRE(next_r0 == k.n);
+      }
+      require_exactly_once(positions, "positions");
+      // hydra: columns of the width
+      const int64_t d = k.m * k.dh;  // as heads * dh
+      const LinearPlan hp = hydra_plan(k.S, k.n, d, k.slab_floats);
+      if (!small) continue;
+      std::vector<int> cols(size_t(k.S * k.n * d), 0);
+      for (int64_t gi = 0; gi < linear_groups(hp, k.S); ++gi)
+        for (int64_t x = 0; x < linear_slabs_per_group(hp, k.n); ++x) {
+          const RowSlab s = linear_slab(hp, k.S, k.n, gi, x);
+          std::vector<int> tot(size_t(s.groups * s.chunks * d), 0);
+          for_each_thread_item(hydra_col_items(s, d), kItemThreadsForTests, 3, [&](int64_t item) {
+            const HydraColItem it = hydra_col_item(item, s, d);
+            REQUIRE(item == (it.g * s.chunks + it.c) * d + it.col);
+            ++tot[size_t(item)];
+            if (causal)  // the causal output walks the chunk's positions
+              for (int64_t i = lisa_chunk_begin(s, it.c); i < lisa_chunk_end(s, it.c); ++i)
+                ++cols[size_t(((s.s0 + it.g) * k.n + s.r0 + i) * d + it.col)];
+          });
+          require_exactly_once(tot, "hydra chunk totals");
+          if (!causal)
+            for_each_thread_item(hydra_out_items(s, d), kItemThreadsForTests, 3, [&](int64_t item) {
+              const LinOutItem it = linear_out_item(item, s, d);
+              ++cols[size_t(((s.s0 + it.g) * k.n + s.r0 + it.i) * d + it.e)];
+            });
+        }
+      require_exactly_once(cols, "hydra outputs");
+    }
+  // the hydra index map is the [batch, heads, N, dh] layout
+  CHECK(hydra_index(1, 5, 2, 3, 4, 4) == ((1 * 3 + 1) * 4 + 2) * 4 + 1);
+}
+
+TEST_CASE("the linear family's CUDA pipelines, run on the CPU, match the CPU twins",
+          "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 1500;
+  struct Form {
+    const char* name;
+    LinearMap map;
+  };
+  for (const Form& f : {Form{"linear_elu", LinearMap::elu_plus_one}, Form{"linrec", LinearMap::linrec},
+                        Form{"performer", LinearMap::performer}})
+    for (bool causal : {true, false}) {
+      std::vector<std::pair<Problem, int64_t>> problems;  // problem, slab budget
+      for (int64_t n : {1, 7, 65, 333})
+        for (int64_t dh : {8, 33}) problems.push_back({shaped(f.name, 2, 3, n, dh, causal, ++seed), kLinSlabFloats});
+      problems.push_back({shaped(f.name, 3, 2, 700, 16, causal, ++seed), 30000});  // slabs, groups
+      problems.push_back({shaped(f.name, 40, 1, 70, 8, causal, ++seed), 20000});   // groups
+      if (f.map == LinearMap::performer) {
+        Problem wide = shaped(f.name, 1, 2, 200, 16, causal, ++seed);
+        wide.features = 100;
+        problems.push_back({wide, 30000});
+      }
+      for (const auto& [p, budget] : problems) {
+        const LinearPlan plan = linear_plan(p.sequences(), p.seq_len, linear_feature_count(f.map, p),
+                                            p.head_dim, budget);
+        INFO(f.name << " " << describe(p, {"features"}) << " slab budget " << budget << ": group "
+                    << plan.group << " rows " << plan.rows);
+        check_emulated(f.name, p, linear_workspace(f.map, p, plan),
+                       [&](bool rev, const Inputs& in, void* prepared, void* scratch, float* out) {
+                         HostLauncher l;
+                         l.reverse = rev;
+                         if (f.map == LinearMap::performer) performer_prepare(l, p, prepared);
+                         linear_run(l, p, in, linear_spec(f.map, p, static_cast<const float*>(prepared)),
+                                    plan, scratch, out);
+                       },
+                       worst);
+      }
+    }
+  std::printf("emulated cuda linear_elu/linrec/performer: worst rel-L2 %.3e\n", worst);
+}
+
+TEST_CASE("hydra's CUDA pipeline, run on the CPU, matches the CPU twin", "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 1700;
+  for (bool causal : {true, false}) {
+    std::vector<std::pair<Problem, int64_t>> problems;
+    for (int64_t n : {1, 7, 65, 333})
+      for (int64_t dh : {8, 33}) problems.push_back({shaped("hydra", 2, 3, n, dh, causal, ++seed), kLinSlabFloats});
+    problems.push_back({shaped("hydra", 3, 4, 700, 8, causal, ++seed), 6000});  // slabs, groups
+    problems.push_back({shaped("hydra", 9, 1, 64, 5, causal, ++seed), 600});
+    for (const auto& [p, budget] : problems) {
+      const LinearPlan plan = hydra_plan(p.batch, p.seq_len, p.heads * p.head_dim, budget);
+      INFO(describe(p) << " slab budget " << budget << ": group " << plan.group << " rows "
+                       << plan.rows);
+      check_emulated("hydra", p, hydra_workspace(p, plan),
+                     [&](bool rev, const Inputs& in, void*, void* scratch, float* out) {
+                       HostLauncher l;
+                       l.reverse = rev;
+                       hydra_run(l, p, in, plan, scratch, out);
+                     },
+                     worst);
+    }
+  }
+  std::printf("emulated cuda hydra: worst rel-L2 %.3e\n", worst);
+}
+
+}  // namespace attnbench::gpu
