@@ -50,16 +50,46 @@ run_tests() {
   (cd "$BUILD" && ctest --output-on-failure -j "$JOBS" "$@")
 }
 
+latest_results() {  # newest results file of a preset
+  ls -t "$ROOT"/results/*-"$1".json 2>/dev/null | head -n 1
+}
+
+run_sweep() {  # run_sweep PRESET [attnbench sweep args...]
+  local preset="$1"; shift
+  local out="$ROOT/results/$(date -u +%Y%m%d-%H%M%S)-$(hostname -s)-$preset.json"
+  stage "sweep: preset '$preset' on every backend present -> ${out#$ROOT/}"
+  "$BUILD/attnbench" sweep --preset "$preset" --backend all --out "$out" "$@"
+  SWEEP_OUT="$out"
+}
+
+run_plots() {  # run_plots RESULTS.json...
+  [ $# -gt 0 ] || die "plots: give at least one results file (results/*.json)"
+  [ -x "$PY" ] || die "plots need Debian's python3 at $PY (package python3-matplotlib)"
+  stage "plots and report -> results/REPORT.md, results/figures/"
+  "$PY" "$ROOT/plots/attnplots.py" --out "$ROOT/results" "$@"
+}
+
 usage() {
   cat <<USAGE
 usage: ./run_all.sh [COMMAND] [ARGS]
 
-  (no command)   install missing packages, build, run the default sweep, draw plots, write the report
-  test           install missing packages, build, run every test (CTest; GPU tests skip without a GPU)
-  build          install missing packages and build only
-  --help         this text
+  (no command)        install missing packages, build, run the 'default' sweep on every
+                      backend present (CPU; CPU and GPU where a GPU is), draw the plots and
+                      write the report (results/REPORT.md, results/figures/)
+  test                install, build, run every test (CTest; GPU tests skip without a GPU)
+  build               install missing packages and build only
+  sweep PRESET [ARGS] run one sweep preset (smoke, default, paper) or a sweep file
+                      (harness/sweeps/*.json); ARGS go to 'attnbench sweep'
+                      (e.g. --axis seq_len=512,1024 --kernels lisa_base)
+  paper               the long 'paper' preset (LISA's profiling setting), plots and report
+  plots RESULTS...    figures and report from results files (several machines welcome)
+  compare BASE NEW    compare two results files; exit 1 on a regression
+  calibrate           measure this machine's sgemm rate and memory bandwidth
+  ci-perf [--update]  CI performance gates against results/baselines (--update rewrites them)
+  --help              this text
 
 Environment: ATTNBENCH_BUILD_DIR (default ./build), JOBS (parallel build jobs), CMAKE_ARGS.
+The tool itself: build/attnbench --help (sweep, list, eval, compare, calibrate).
 USAGE
 }
 
@@ -69,10 +99,30 @@ case "$cmd" in
   -h|--help|help) usage ;;
   test) install_deps; configure_build; run_tests "$@" ;;
   build) install_deps; configure_build ;;
-  all)
-    install_deps; configure_build; run_tests
-    stage "demonstration: one point, vanilla_materialized vs lisa_base"
-    "$BUILD/attnbench_demo"
+  sweep)
+    [ $# -ge 1 ] || die "sweep: name a preset (smoke, default, paper)"
+    install_deps; configure_build; run_sweep "$@"
+    echo "results: $SWEEP_OUT"
     ;;
-  *) usage >&2; die "unknown command '$cmd'" ;;
+  paper)
+    install_deps; configure_build; run_sweep paper "$@"; run_plots "$SWEEP_OUT"
+    echo "results: $SWEEP_OUT"; echo "report:  $ROOT/results/REPORT.md"
+    ;;
+  plots) install_deps; run_plots "$@" ;;
+  compare)
+    [ $# -ge 2 ] || die "compare: give BASE.json NEW.json"
+    install_deps; configure_build; "$BUILD/attnbench" compare "$@"
+    ;;
+  calibrate) install_deps; configure_build; "$BUILD/attnbench" calibrate "$@" ;;
+  ci-perf) install_deps; configure_build; bash "$ROOT/bench/ci_perf.sh" "$BUILD" "$@" ;;
+  all)
+    install_deps; configure_build
+    run_sweep default "$@"
+    run_plots "$SWEEP_OUT"
+    stage "done"
+    echo "results: $SWEEP_OUT"
+    echo "report:  $ROOT/results/REPORT.md"
+    echo "figures: $ROOT/results/figures/"
+    ;;
+  *) usage >&2; die "unknown command '$cmd' (see ./run_all.sh --help)" ;;
 esac
