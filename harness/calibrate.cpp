@@ -10,8 +10,6 @@
 
 #include "inputs.hpp"
 
-extern "C" void openblas_set_num_threads(int);
-
 namespace attnbench {
 
 namespace {
@@ -22,8 +20,10 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Best-of-median sgemm rate in GFLOP/s for an n x n x n product.
-double sgemm_rate(int64_t n, int reps) {
+// Median sgemm rate in GFLOP/s for an n x n x n product. one_thread: the product runs on
+// thread 0 of a parallel region, where the OpenMP build of OpenBLAS runs serially; changing
+// OpenBLAS's global thread count instead disturbs the timing of everything after it.
+double sgemm_rate(int64_t n, int reps, bool one_thread) {
   std::vector<float> a(size_t(n * n)), b(size_t(n * n)), c(size_t(n * n));
   for (size_t i = 0; i < a.size(); ++i) {
     a[i] = float(counter_normal(1, 1, i));
@@ -31,10 +31,23 @@ double sgemm_rate(int64_t n, int reps) {
   }
   std::vector<double> secs;
   for (int r = 0; r < reps + 1; ++r) {
-    const auto t0 = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0f,
-                a.data(), int(n), b.data(), int(n), 0.0f, c.data(), int(n));
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    auto product = [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0f,
+                  a.data(), int(n), b.data(), int(n), 0.0f, c.data(), int(n));
+    };
+    double s = 0;
+    if (one_thread && omp_get_max_threads() > 1) {
+#pragma omp parallel num_threads(2)
+      if (omp_get_thread_num() == 0) {
+        const auto t0 = Clock::now();
+        product();
+        s = std::chrono::duration<double>(Clock::now() - t0).count();
+      }
+    } else {
+      const auto t0 = Clock::now();
+      product();
+      s = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
     if (r > 0) secs.push_back(s);  // the first run warms up
   }
   return 2.0 * double(n) * double(n) * double(n) / median(secs) / 1e9;
@@ -72,11 +85,8 @@ Calibration calibrate(bool quick) {
   c.sgemm_n = quick ? 256 : 2048;
   c.copy_bytes = quick ? (size_t(16) << 20) : (size_t(512) << 20);
   const int reps = quick ? 2 : 5;
-  c.sgemm_gflops = sgemm_rate(c.sgemm_n, reps);
-  openblas_set_num_threads(1);
-  c.sgemm_gflops_one_thread = sgemm_rate(c.sgemm_n, reps);
-  openblas_set_num_threads(c.threads);  // (the OpenMP build also resets OpenMP's count)
-  omp_set_num_threads(c.threads);
+  c.sgemm_gflops = sgemm_rate(c.sgemm_n, reps, false);
+  c.sgemm_gflops_one_thread = sgemm_rate(c.sgemm_n, reps, true);
   c.bandwidth_gbs = copy_rate(c.copy_bytes, reps, c.threads);
   c.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return c;

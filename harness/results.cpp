@@ -219,6 +219,9 @@ ojson to_json(const Row& r) {
   j["flops"] = r.flops;
   j["gflops_per_s"] = opt(r.gflops_per_s);
   j["min_bytes"] = r.min_bytes;
+  j["roofline_bound"] = r.roofline_bound;
+  j["floor_ms"] = opt(r.floor_ms);
+  j["pct_of_peak"] = opt(r.pct_of_peak);
   if (r.vs_vanilla)
     j["vs_vanilla"] = {{"speedup", r.vs_vanilla->speedup},
                        {"memory_ratio", r.vs_vanilla->memory_ratio}};
@@ -328,6 +331,9 @@ Row row_from_json(const ojson& j, const std::string& where) {
   r.flops = get_opt_number(j, "flops", where).value_or(0);
   r.gflops_per_s = get_opt_number(j, "gflops_per_s", where);
   r.min_bytes = get_opt_number(j, "min_bytes", where).value_or(0);
+  r.roofline_bound = get_string_or(j, "roofline_bound", "");
+  r.floor_ms = get_opt_number(j, "floor_ms", where);
+  r.pct_of_peak = get_opt_number(j, "pct_of_peak", where);
   if (auto it = j.find("vs_vanilla"); it != j.end() && !it->is_null()) {
     const std::string vw = where + ": vs_vanilla";
     VsVanilla v;

@@ -73,6 +73,11 @@ struct Row {
   double flops = 0;
   std::optional<double> gflops_per_s;
   double min_bytes = 0;
+  // cpu rows with a calibration (environment.calibration): which ceiling binds (compute or
+  // memory), the floor time max(flops / sgemm rate, min_bytes / bandwidth) and the achieved
+  // percentage of the binding ceiling (calibrate.hpp, roofline).
+  std::string roofline_bound;
+  std::optional<double> floor_ms, pct_of_peak;
   std::optional<VsVanilla> vs_vanilla;
   double point_seconds = 0;          // wall time of the whole point (setup, runs, checks)
   double check_seconds = 0;          // of which the accuracy checks

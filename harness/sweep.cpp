@@ -1,5 +1,7 @@
 #include "sweep.hpp"
 
+#include "calibrate.hpp"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -898,6 +900,7 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
     if (!have.count(pt.key())) todo.push_back(&pt);
 
   std::map<Backend, std::unique_ptr<BackendRunner>> runners;
+  const Calibration calib = calibration_from_json(file.environment.calibration);
   const auto t0 = Clock::now();
   size_t ran = 0;
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -929,6 +932,12 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
                                                                            : default_timing(pt.backend),
                                                 o));
     }
+    if (row.status == "ok" && row.time && row.backend == Backend::cpu && calib.valid()) {
+      const Roofline rf = roofline(row.flops, row.min_bytes, row.time->median, calib);
+      row.roofline_bound = rf.bound;
+      row.floor_ms = rf.floor_ms;
+      row.pct_of_peak = rf.pct_of_peak;
+    }
     // an error row of an earlier run of this point is replaced
     const std::string key = row_key(row);
     size_t at = 0;
@@ -956,8 +965,8 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
 
 std::string results_table(const ResultsFile& f) {
   std::vector<std::vector<std::string>> cells;
-  cells.push_back({"kernel", "backend", "point", "median ms", "peak MB", "speedup", "mem ratio",
-                   "correct", "approx", "status"});
+  cells.push_back({"kernel", "backend", "point", "median ms", "% peak", "peak MB", "speedup",
+                   "mem ratio", "correct", "approx", "status"});
   auto sci = [](const std::optional<double>& v) { return v ? fmt::format("{:.1e}", *v) : "-"; };
   for (const Row& r : f.rows) {
     std::vector<std::string> c;
@@ -968,6 +977,8 @@ std::string results_table(const ResultsFile& f) {
       if (get_parameter(r.problem, n) != 0) shown.push_back(n);
     c.push_back(describe(r.problem, shown));
     c.push_back(r.time ? fmt::format("{:.3f}", r.time->median) : "-");
+    c.push_back(r.pct_of_peak ? fmt::format("{:.0f} {}", *r.pct_of_peak, r.roofline_bound.substr(0, 3))
+                              : "-");
     c.push_back(fmt::format("{:.1f}", double(r.memory.peak_bytes()) / 1e6));
     c.push_back(r.vs_vanilla ? fmt::format("{:.2f}x", r.vs_vanilla->speedup) : "-");
     c.push_back(r.vs_vanilla ? fmt::format("{:.2f}x", r.vs_vanilla->memory_ratio) : "-");
@@ -991,7 +1002,7 @@ std::string results_table(const ResultsFile& f) {
   for (size_t r = 0; r < cells.size(); ++r) {
     std::string line;
     for (size_t i = 0; i < cells[r].size(); ++i) {
-      const bool right = i >= 3 && i <= 8;
+      const bool right = i >= 3 && i <= 9;
       const std::string& s = cells[r][i];
       const std::string pad(w[i] - s.size(), ' ');
       line += (i ? "  " : "") + (right ? pad + s : (i + 1 < cells[r].size() ? s + pad : s));

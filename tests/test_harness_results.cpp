@@ -71,6 +71,9 @@ ResultsFile full_file() {
   r.flops = 1.0e9;
   r.gflops_per_s = 666.5;
   r.min_bytes = 3000;
+  r.roofline_bound = "compute";
+  r.floor_ms = 1.25;
+  r.pct_of_peak = 62.5;
   r.vs_vanilla = VsVanilla{3.5, 7.25};
   r.point_seconds = 1.75;
   r.check_seconds = 0.5;
@@ -166,6 +169,9 @@ TEST_CASE("a results file reads back with every field", "[harness][results]") {
   CHECK(y.flops == x.flops);
   CHECK(y.gflops_per_s == x.gflops_per_s);
   CHECK(y.min_bytes == x.min_bytes);
+  CHECK(y.roofline_bound == x.roofline_bound);
+  CHECK(y.floor_ms == x.floor_ms);
+  CHECK(y.pct_of_peak == x.pct_of_peak);
   REQUIRE(y.vs_vanilla);
   CHECK(y.vs_vanilla->speedup == 3.5);
   CHECK(y.vs_vanilla->memory_ratio == 7.25);
@@ -199,7 +205,7 @@ TEST_CASE("the JSON carries every documented field", "[harness][results]") {
                         "outputs_bytes", "prepared_bytes", "scratch_bytes", "workspace_bytes",
                         "peak_bytes", "measured_peak_bytes", "memory_agrees", "correctness_rel_l2",
                         "correctness_rows", "approx_rel_l2", "approx_cosine", "flops",
-                        "gflops_per_s", "min_bytes", "vs_vanilla", "repro"})
+                        "gflops_per_s", "min_bytes", "roofline_bound", "floor_ms", "pct_of_peak", "vs_vanilla", "repro"})
     CHECK(r.contains(k));
   for (const char* k : {"median", "min", "max", "p25", "p75", "mean", "count", "samples"})
     CHECK(r["time_ms"].contains(k));

@@ -87,7 +87,7 @@ struct SweepArgs {
   std::vector<std::string> axes;
   std::optional<double> min_time, max_point_seconds;
   std::optional<int> min_reps, max_reps, warmup, threads;
-  bool dry_run = false, quiet = false;
+  bool dry_run = false, quiet = false, no_calibrate = false;
 };
 
 std::string default_out_path(const std::string& preset) {
@@ -184,6 +184,16 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
     file.preset = spec.name;
     file.vanilla_kernel = spec.vanilla_kernel;
     file.environment = collect_environment(threads, cmdline);
+  }
+  const bool has_cpu = std::find(backends.begin(), backends.end(), Backend::cpu) != backends.end();
+  if (has_cpu && !a.no_calibrate && file.environment.calibration.is_null()) {
+    // the ceilings every cpu row's pct_of_peak is read against, measured once per results file
+    const Calibration c = calibrate(false);
+    file.environment.calibration = to_json(c);
+    opt.cpu_sgemm_gflops = c.sgemm_gflops;
+    if (!a.quiet)
+      fmt::print(stderr, "attnbench: calibration: sgemm {:.1f} GFLOP/s ({} threads), copy {:.1f} GB/s\n",
+                 c.sgemm_gflops, c.threads, c.bandwidth_gbs);
   }
   write_results(out, file);  // fail early on an unwritable path
 
@@ -346,6 +356,9 @@ int main(int argc, char** argv) {
   sweep->add_option("--threads", sa.threads, "cpu threads (default: OMP_NUM_THREADS or every core)");
   sweep->add_option("--vanilla", sa.vanilla, "kernel the vs_vanilla ratios are taken against");
   sweep->add_flag("--dry-run", sa.dry_run, "print the points and exit");
+  sweep->add_flag("--no-calibrate", sa.no_calibrate,
+                  "do not measure the sgemm rate and bandwidth first (rows then carry no "
+                  "pct_of_peak)");
   sweep->add_flag("--quiet", sa.quiet, "no progress on stderr");
 
   // list
