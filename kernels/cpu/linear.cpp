@@ -43,6 +43,7 @@
 #include <fmt/format.h>
 
 #include "attnbench/cpu_util.hpp"
+#include "attnbench/descriptions.hpp"
 #include "attnbench/math/linear.hpp"
 #include "attnbench/random_features.hpp"
 #include "attnbench/reference.hpp"
@@ -60,16 +61,6 @@ constexpr float kColumnSafeRange = 60.0f;
 int64_t chunks_per_sequence(int64_t sequences, int64_t units, int nt) {
   if (sequences >= nt) return 1;
   return std::max<int64_t>(1, std::min<int64_t>((nt + sequences - 1) / sequences, units));
-}
-
-KernelInfo linear_info(const char* name, const char* summary) {
-  KernelInfo i;
-  i.name = name;
-  i.backend = Backend::cpu;
-  i.family = "linear";
-  i.summary = summary;
-  i.inputs = kInputQKV;
-  return i;
 }
 
 // =========================================================================================
@@ -575,8 +566,7 @@ void feature_reference(const Problem& p, const Inputs& in, std::span<const RowId
 class LinearEluCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = linear_info(
-        "linear_elu", "Linear Transformer: phi = elu + 1, running state S = sum phi(k) v^T");
+    static const KernelInfo i = linear_elu_info(Backend::cpu);
     return i;
   }
   WorkspaceSize workspace(const Problem& p) const override {
@@ -617,8 +607,7 @@ class LinearEluCpu final : public Kernel {
 class LinRecCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = linear_info(
-        "linrec", "LinRec: l2-normalised elu features, S = sum k^ v^T, scaled by 1/sqrt(dh)");
+    static const KernelInfo i = linrec_info(Backend::cpu);
     return i;
   }
   WorkspaceSize workspace(const Problem& p) const override {
@@ -659,15 +648,7 @@ class LinRecCpu final : public Kernel {
 class PerformerCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = [] {
-      KernelInfo k = linear_info(
-          "performer", "Performer FAVOR+: positive orthogonal random features, linear attention");
-      k.params = {
-          {"features", 0, "m, random features; 0 = floor(dh ln dh)"},
-          {"seed", 1234, "seeds the block-orthogonal random projection"},
-      };
-      return k;
-    }();
+    static const KernelInfo i = performer_info(Backend::cpu);
     return i;
   }
   void validate(const Problem& p) const override {
@@ -757,7 +738,7 @@ class EfficientAttentionCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
     static const KernelInfo i =
-        linear_info("efficient_attention",
+        method_info("efficient_attention", Backend::cpu, "linear",
                     "Efficient Attention (Shen et al.): softmax_rows(Q) (softmax_cols(K)^T V)");
     return i;
   }
@@ -817,10 +798,7 @@ class EfficientAttentionCpu final : public Kernel {
 class HydraCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i =
-        linear_info("hydra",
-                    "Hydra attention: heads = features, o_t = q^_t * sum_s k^_s * v_s "
-                    "(norms over the full width heads * dh)");
+    static const KernelInfo i = hydra_info(Backend::cpu);
     return i;
   }
   // Column groups of the width d = heads * dh per batch element: 1 when the batch alone

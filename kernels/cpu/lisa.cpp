@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "attnbench/cpu_util.hpp"
+#include "attnbench/descriptions.hpp"
 #include "attnbench/math/lisa.hpp"
 #include "attnbench/reference.hpp"
 
@@ -64,20 +65,8 @@ size_t tables_bytes(const Problem& p) {
 
 class LisaCpu : public Kernel {
  public:
-  LisaCpu(const char* name, int64_t default_w, bool soft) : soft_(soft) {
-    info_.name = name;
-    info_.backend = Backend::cpu;
-    info_.family = "lisa";
-    info_.summary = soft ? "LISA-Soft: attention over prefix sums of soft codeword assignments"
-                         : "LISA: attention over prefix histograms of hard codeword codes";
-    info_.inputs = (soft ? kInputProbs : kInputCodes) | kInputCodebooks | kInputProjections;
-    info_.params = {
-        {"codebooks", 8, "B, codebooks per head"},
-        {"codewords", double(default_w), "W, codewords per codebook"},
-        {"projections", 0, "1: per-codebook Wq, Wk, Wv inputs; 0: identity"},
-        {"decay", 0, "counts decay lambda (causal only); 0 = none"},
-    };
-  }
+  LisaCpu(const char* name, int64_t default_w, bool soft)
+      : soft_(soft), info_(lisa_info(name, default_w, soft, Backend::cpu)) {}
   const KernelInfo& info() const override { return info_; }
 
   void validate(const Problem& p) const override {

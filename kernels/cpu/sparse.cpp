@@ -37,6 +37,7 @@
 #include <fmt/format.h>
 
 #include "attnbench/cpu_util.hpp"
+#include "attnbench/descriptions.hpp"
 #include "attnbench/math/sparse.hpp"
 #include "attnbench/reference.hpp"
 #include "attnbench/sparse_random.hpp"
@@ -49,18 +50,6 @@ constexpr int64_t kHashBatch = 64;  // positions per Reformer hashing task
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Reformer normalizes keys as x / max(||x||, eps), as torch's F.normalize does.
 constexpr double kNormEps = 1e-12;
-
-KernelInfo sparse_info(const char* name, const char* summary, unsigned inputs,
-                       std::vector<ParamSpec> params) {
-  KernelInfo i;
-  i.name = name;
-  i.backend = Backend::cpu;
-  i.family = "sparse";
-  i.summary = summary;
-  i.inputs = inputs;
-  i.params = std::move(params);
-  return i;
-}
 
 // Parameters must be at least 1 (and not absurd: every index below is an int64 product).
 void require_param(const KernelInfo& info, const char* name, int64_t value, int64_t max_value) {
@@ -180,9 +169,7 @@ void band_attention(const Problem& p, int64_t w, const Inputs& in, void* scratch
 class LocalWindowCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = sparse_info(
-        "local_window", "softmax attention over a band of w keys around each query",
-        kInputQKV, {{"window", 64, "w: causal i-w < j <= i, bidirectional |i-j| < w"}});
+    static const KernelInfo i = local_window_info(Backend::cpu);
     return i;
   }
   void validate(const Problem& p) const override {
@@ -361,8 +348,7 @@ struct RunState {
 class ReformerCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = sparse_info(
-        "reformer_lsh",
+    static const KernelInfo i = method_info("reformer_lsh", Backend::cpu, "sparse",
         "Reformer shared-QK LSH attention: hash, sort, chunked attention, n_hashes rounds",
         kInputQKV,
         {{"bucket_size", 64, "chunk length after sorting by bucket"},
@@ -613,8 +599,7 @@ void sinkhorn_means(const Problem& p, const SinkhornDims& d, const float* q, con
 class SinkhornCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = sparse_info(
-        "sinkhorn",
+    static const KernelInfo i = method_info("sinkhorn", Backend::cpu, "sparse",
         "Sparse Sinkhorn attention: each block sees itself and its Sinkhorn-sorted block",
         kInputQKV, {{"block", 64, "block size (queries and keys)"}});
     return i;
@@ -789,8 +774,7 @@ class SinkhornCpu final : public Kernel {
 class LsanTwinCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = sparse_info(
-        "lsan_twin",
+    static const KernelInfo i = method_info("lsan_twin", Backend::cpu, "sparse",
         "LSAN twin attention: vanilla attention plus a depthwise causal convolution of V",
         kInputQKV | kInputConv, {{"conv_width", 3, "L, taps of the depthwise convolution"}});
     return i;

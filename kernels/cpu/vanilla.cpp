@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "attnbench/cpu_util.hpp"
+#include "attnbench/descriptions.hpp"
 #include "attnbench/math/softmax.hpp"
 #include "attnbench/reference.hpp"
 
@@ -35,17 +36,6 @@ class VanillaCpuBase : public Kernel {
                            out);
   }
 };
-
-KernelInfo vanilla_info(const char* name, const char* summary) {
-  KernelInfo i;
-  i.name = name;
-  i.backend = Backend::cpu;
-  i.family = "vanilla";
-  i.summary = summary;
-  i.inputs = kInputQKV;
-  i.is_vanilla = true;
-  return i;
-}
 
 // ---------------------------------------------------------------------------------------
 // vanilla_materialized
@@ -72,9 +62,7 @@ constexpr int64_t kCausalRowBlock = 256;
 class VanillaMaterializedCpu final : public VanillaCpuBase {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = vanilla_info(
-        "vanilla_materialized",
-        "softmax attention with the N x N scores in memory (sgemm, row softmax, sgemm)");
+    static const KernelInfo i = vanilla_materialized_info(Backend::cpu);
     return i;
   }
   WorkspaceSize workspace(const Problem& p) const override {
@@ -130,9 +118,7 @@ constexpr int64_t kBlockN = 256;  // keys per tile
 class VanillaFlashCpu final : public VanillaCpuBase {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i =
-        vanilla_info("vanilla_flash", "fused tiled softmax attention with an online softmax, "
-                                      "O(N dh) memory");
+    static const KernelInfo i = vanilla_flash_info(Backend::cpu);
     return i;
   }
   static cpu::Sizer per_thread(int64_t dh) {

@@ -18,20 +18,11 @@
 #include <string>
 
 #include "attnbench/cuda/linear_pipeline.hpp"
+#include "attnbench/descriptions.hpp"
 #include "common.cuh"
 
 namespace attnbench::gpu {
 namespace {
-
-KernelInfo linear_info(const char* name, const char* summary) {
-  KernelInfo i;
-  i.name = name;
-  i.backend = Backend::cuda;
-  i.family = "linear";
-  i.summary = summary;
-  i.inputs = kInputQKV;
-  return i;
-}
 
 // linear_elu, linrec and performer: the chunked feature-map engine.
 class FeatureMapCuda : public CudaKernel {
@@ -63,8 +54,7 @@ class FeatureMapCuda : public CudaKernel {
 class LinearEluCuda final : public FeatureMapCuda {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = linear_info(
-        "linear_elu", "Linear Transformer: phi = elu + 1, running state S = sum phi(k) v^T");
+    static const KernelInfo i = linear_elu_info(Backend::cuda);
     return i;
   }
   LinearMap map() const override { return LinearMap::elu_plus_one; }
@@ -73,8 +63,7 @@ class LinearEluCuda final : public FeatureMapCuda {
 class LinRecCuda final : public FeatureMapCuda {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = linear_info(
-        "linrec", "LinRec: l2-normalised elu features, S = sum k^ v^T, scaled by 1/sqrt(dh)");
+    static const KernelInfo i = linrec_info(Backend::cuda);
     return i;
   }
   LinearMap map() const override { return LinearMap::linrec; }
@@ -83,15 +72,7 @@ class LinRecCuda final : public FeatureMapCuda {
 class PerformerCuda final : public FeatureMapCuda {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = [] {
-      KernelInfo k = linear_info(
-          "performer", "Performer FAVOR+: positive orthogonal random features, linear attention");
-      k.params = {
-          {"features", 0, "m, random features; 0 = floor(dh ln dh)"},
-          {"seed", 1234, "seeds the block-orthogonal random projection"},
-      };
-      return k;
-    }();
+    static const KernelInfo i = performer_info(Backend::cuda);
     return i;
   }
   LinearMap map() const override { return LinearMap::performer; }
@@ -100,10 +81,7 @@ class PerformerCuda final : public FeatureMapCuda {
 class HydraCuda final : public CudaKernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i =
-        linear_info("hydra",
-                    "Hydra attention: heads = features, o_t = q^_t * sum_s k^_s * v_s "
-                    "(norms over the full width heads * dh)");
+    static const KernelInfo i = hydra_info(Backend::cuda);
     return i;
   }
   bool uses_cublas(const Problem&) const override { return false; }

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "attnbench/cuda/lisa_pipeline.hpp"
+#include "attnbench/descriptions.hpp"
 #include "common.cuh"
 
 namespace attnbench::gpu {
@@ -28,20 +29,8 @@ namespace {
 
 class LisaCuda : public CudaKernel {
  public:
-  LisaCuda(const char* name, int64_t default_w, bool soft) : soft_(soft) {
-    info_.name = name;
-    info_.backend = Backend::cuda;
-    info_.family = "lisa";
-    info_.summary = soft ? "LISA-Soft: attention over prefix sums of soft codeword assignments"
-                         : "LISA: attention over prefix histograms of hard codeword codes";
-    info_.inputs = (soft ? kInputProbs : kInputCodes) | kInputCodebooks | kInputProjections;
-    info_.params = {
-        {"codebooks", 8, "B, codebooks per head"},
-        {"codewords", double(default_w), "W, codewords per codebook"},
-        {"projections", 0, "1: per-codebook Wq, Wk, Wv inputs; 0: identity"},
-        {"decay", 0, "counts decay lambda (causal only); 0 = none"},
-    };
-  }
+  LisaCuda(const char* name, int64_t default_w, bool soft)
+      : soft_(soft), info_(lisa_info(name, default_w, soft, Backend::cuda)) {}
   const KernelInfo& info() const override { return info_; }
   bool uses_cublas(const Problem&) const override { return true; }
   WorkspaceSize workspace(const Problem& p) const override { return lisa_workspace(p); }

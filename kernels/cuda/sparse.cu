@@ -11,6 +11,7 @@
 // tests/gpu/test_gpu_kernels.cpp checks this file against the CPU twin and float64.
 #include <string>
 
+#include "attnbench/descriptions.hpp"
 #include "common.cuh"
 #include "flash.cuh"
 
@@ -20,16 +21,7 @@ namespace {
 class LocalWindowCuda final : public CudaKernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = [] {
-      KernelInfo k;
-      k.name = "local_window";
-      k.backend = Backend::cuda;
-      k.family = "sparse";
-      k.summary = "softmax attention over a band of w keys around each query";
-      k.inputs = kInputQKV;
-      k.params = {{"window", 64, "w: causal i-w < j <= i, bidirectional |i-j| < w"}};
-      return k;
-    }();
+    static const KernelInfo i = local_window_info(Backend::cuda);
     return i;
   }
   bool uses_cublas(const Problem&) const override { return false; }

@@ -18,23 +18,13 @@
 
 #include "attnbench/cuda/row_softmax.hpp"
 #include "attnbench/cuda/vanilla_pipeline.hpp"
+#include "attnbench/descriptions.hpp"
 #include "attnbench/math/softmax.hpp"
 #include "common.cuh"
 #include "flash.cuh"
 
 namespace attnbench::gpu {
 namespace {
-
-KernelInfo vanilla_info(const char* name, const char* summary) {
-  KernelInfo i;
-  i.name = name;
-  i.backend = Backend::cuda;
-  i.family = "vanilla";
-  i.summary = summary;
-  i.inputs = kInputQKV;
-  i.is_vanilla = true;
-  return i;
-}
 
 // ---------------------------------------------------------------------------------------
 // vanilla_materialized
@@ -93,9 +83,7 @@ class VanillaLauncher : public DeviceLauncher {
 class VanillaMaterializedCuda final : public CudaKernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = vanilla_info(
-        "vanilla_materialized",
-        "softmax attention with the N x N scores in memory (sgemm, row softmax, sgemm)");
+    static const KernelInfo i = vanilla_materialized_info(Backend::cuda);
     return i;
   }
   bool uses_cublas(const Problem&) const override { return true; }
@@ -115,9 +103,7 @@ class VanillaMaterializedCuda final : public CudaKernel {
 class VanillaFlashCuda final : public CudaKernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i =
-        vanilla_info("vanilla_flash", "fused tiled softmax attention with an online softmax, "
-                                      "O(N dh) memory");
+    static const KernelInfo i = vanilla_flash_info(Backend::cuda);
     return i;
   }
   bool uses_cublas(const Problem&) const override { return false; }

@@ -1,0 +1,79 @@
+#include "attnbench/descriptions.hpp"
+
+namespace attnbench {
+
+KernelInfo method_info(const char* name, Backend b, const char* family, const char* summary,
+                       unsigned inputs, std::vector<ParamSpec> params) {
+  KernelInfo i;
+  i.name = name;
+  i.backend = b;
+  i.family = family;
+  i.summary = summary;
+  i.inputs = inputs;
+  i.params = std::move(params);
+  return i;
+}
+
+KernelInfo vanilla_materialized_info(Backend b) {
+  KernelInfo i = method_info(
+      "vanilla_materialized", b, "vanilla",
+      "softmax attention with the N x N scores in memory (sgemm, row softmax, sgemm)");
+  i.is_vanilla = true;
+  return i;
+}
+
+KernelInfo vanilla_flash_info(Backend b) {
+  KernelInfo i = method_info("vanilla_flash", b, "vanilla",
+                             "fused tiled softmax attention with an online softmax, O(N dh) "
+                             "memory");
+  i.is_vanilla = true;
+  return i;
+}
+
+KernelInfo lisa_info(const char* name, int64_t default_codewords, bool soft, Backend b) {
+  return method_info(
+      name, b, "lisa",
+      soft ? "LISA-Soft: attention over prefix sums of soft codeword assignments"
+           : "LISA: attention over prefix histograms of hard codeword codes",
+      (soft ? kInputProbs : kInputCodes) | kInputCodebooks | kInputProjections,
+      {
+          {"codebooks", 8, "B, codebooks per head"},
+          {"codewords", double(default_codewords), "W, codewords per codebook"},
+          {"projections", 0, "1: per-codebook Wq, Wk, Wv inputs; 0: identity"},
+          {"decay", 0, "counts decay lambda (causal only); 0 = none"},
+      });
+}
+
+KernelInfo linear_elu_info(Backend b) {
+  return method_info("linear_elu", b, "linear",
+                     "Linear Transformer: phi = elu + 1, running state S = sum phi(k) v^T");
+}
+
+KernelInfo linrec_info(Backend b) {
+  return method_info("linrec", b, "linear",
+                     "LinRec: l2-normalised elu features, S = sum k^ v^T, scaled by 1/sqrt(dh)");
+}
+
+KernelInfo performer_info(Backend b) {
+  return method_info("performer", b, "linear",
+                     "Performer FAVOR+: positive orthogonal random features, linear attention",
+                     kInputQKV,
+                     {
+                         {"features", 0, "m, random features; 0 = floor(dh ln dh)"},
+                         {"seed", 1234, "seeds the block-orthogonal random projection"},
+                     });
+}
+
+KernelInfo hydra_info(Backend b) {
+  return method_info("hydra", b, "linear",
+                     "Hydra attention: heads = features, o_t = q^_t * sum_s k^_s * v_s "
+                     "(norms over the full width heads * dh)");
+}
+
+KernelInfo local_window_info(Backend b) {
+  return method_info("local_window", b, "sparse",
+                     "softmax attention over a band of w keys around each query", kInputQKV,
+                     {{"window", 64, "w: causal i-w < j <= i, bidirectional |i-j| < w"}});
+}
+
+}  // namespace attnbench
