@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "attnbench/kernel.hpp"
+#include "attnbench/phases.hpp"
 #include "inputs.hpp"
 
 namespace attnbench {
@@ -40,6 +41,12 @@ class BackendRunner {
   virtual double run_once_ms() = 0;
   // Evicts the working set from the caches between samples where the backend needs it.
   virtual void flush_cache() {}
+  // One more run with ExecContext::phases set (after the timed samples); the phases the
+  // kernel reported and that run's wall time in ms. Backends without profiling return {}.
+  virtual std::vector<PhaseTime> profile_run(double* wall_ms) {
+    (void)wall_ms;
+    return {};
+  }
   // The output of the last run, copied to the host.
   virtual std::vector<float> output() = 0;
   virtual MemoryFigures memory() const = 0;

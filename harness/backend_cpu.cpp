@@ -113,6 +113,18 @@ class CpuRunner final : public BackendRunner {
     return std::chrono::duration<double, std::milli>(t1 - t0).count();
   }
 
+  std::vector<PhaseTime> profile_run(double* wall_ms) override {
+    if (!kernel_) throw std::logic_error("cpu runner: profile before setup");
+    PhaseProfile profile;
+    ExecContext ctx = ctx_;
+    ctx.phases = &profile;
+    const auto t0 = std::chrono::steady_clock::now();
+    kernel_->run(problem_, view_, prepared_.get(), scratch_.get(), out_.as<float>(), ctx);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (wall_ms) *wall_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+    return profile.phases();
+  }
+
   std::vector<float> output() override {
     if (!kernel_) throw std::logic_error("cpu runner: output before setup");
     const size_t n = output_elems(problem_);

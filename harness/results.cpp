@@ -227,6 +227,14 @@ ojson to_json(const Row& r) {
                        {"memory_ratio", r.vs_vanilla->memory_ratio}};
   else
     j["vs_vanilla"] = nullptr;
+  if (!r.phases.empty()) {
+    ojson ph = ojson::array();
+    for (const PhaseRow& p : r.phases)
+      ph.push_back({{"name", p.name}, {"ms", p.ms}, {"share", p.share}, {"flops", p.flops},
+                    {"bytes", p.bytes}, {"bound", p.bound}, {"pct_of_peak", opt(p.pct_of_peak)}});
+    j["phases"] = std::move(ph);
+    j["profile_ms"] = opt(r.profile_ms);
+  }
   j["point_seconds"] = r.point_seconds;
   j["check_seconds"] = r.check_seconds;
   j["repro"] = r.repro;
@@ -340,6 +348,25 @@ Row row_from_json(const ojson& j, const std::string& where) {
     v.speedup = get_opt_number(*it, "speedup", vw).value_or(std::nan(""));
     v.memory_ratio = get_opt_number(*it, "memory_ratio", vw).value_or(std::nan(""));
     r.vs_vanilla = v;
+  }
+  if (auto it = j.find("phases"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) bad(where, "phases must be an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      const ojson& pj = (*it)[i];
+      const std::string pw = fmt::format("{}: phases[{}]", where, i);
+      if (!pj.is_object()) bad(pw, "must be an object");
+      PhaseRow p;
+      p.name = get_string_or(pj, "name", "");
+      if (p.name.empty()) bad(pw, "needs a name");
+      p.ms = get_number(pj, "ms", pw);
+      p.share = get_opt_number(pj, "share", pw).value_or(0);
+      p.flops = get_opt_number(pj, "flops", pw).value_or(0);
+      p.bytes = get_opt_number(pj, "bytes", pw).value_or(0);
+      p.bound = get_string_or(pj, "bound", "");
+      p.pct_of_peak = get_opt_number(pj, "pct_of_peak", pw);
+      r.phases.push_back(std::move(p));
+    }
+    r.profile_ms = get_opt_number(j, "profile_ms", where);
   }
   r.point_seconds = get_opt_number(j, "point_seconds", where).value_or(0);
   r.check_seconds = get_opt_number(j, "check_seconds", where).value_or(0);

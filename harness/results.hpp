@@ -52,6 +52,19 @@ struct VsVanilla {
   double memory_ratio = 0;  // vanilla peak_bytes / this peak_bytes
 };
 
+// One phase of a kernel's profiling run (attnbench/phases.hpp): wall-equivalent ms, the
+// phase's share of the profiled total, its work, and (cpu rows with a calibration) its
+// achieved percentage of the ceiling that binds it.
+struct PhaseRow {
+  std::string name;
+  double ms = 0;
+  double share = 0;   // ms / sum of the phases' ms
+  double flops = 0;
+  double bytes = 0;
+  std::string bound;  // compute | memory | "" (no work counted, or no calibration)
+  std::optional<double> pct_of_peak;
+};
+
 struct Row {
   std::string kernel;
   Backend backend = Backend::cpu;
@@ -79,6 +92,10 @@ struct Row {
   std::string roofline_bound;
   std::optional<double> floor_ms, pct_of_peak;
   std::optional<VsVanilla> vs_vanilla;
+  // Kernels that time their phases: one extra, untimed run with a PhaseProfile (empty
+  // otherwise). `profile_ms` is that run's wall time, for comparison with the phases' sum.
+  std::vector<PhaseRow> phases;
+  std::optional<double> profile_ms;
   double point_seconds = 0;          // wall time of the whole point (setup, runs, checks)
   double check_seconds = 0;          // of which the accuracy checks
   std::string repro;

@@ -824,6 +824,16 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
       row.measured_peak_source = pt.backend == Backend::cuda ? "cuda_pool"
                                  : heap::interposed()        ? "heap"
                                                              : "counting_allocator";
+      if (k.profiles_phases()) {
+        double wall_ms = 0;
+        const std::vector<PhaseTime> phases = runner.profile_run(&wall_ms);
+        double sum_s = 0;
+        for (const PhaseTime& ph : phases) sum_s += ph.seconds;
+        for (const PhaseTime& ph : phases)
+          row.phases.push_back({ph.name, ph.seconds * 1e3, sum_s > 0 ? ph.seconds / sum_s : 0.0,
+                                ph.flops, ph.bytes, "", std::nullopt});
+        if (!phases.empty()) row.profile_ms = wall_ms;
+      }
       out = runner.output();
     }
     TimeStats ts;
@@ -937,6 +947,12 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
       row.roofline_bound = rf.bound;
       row.floor_ms = rf.floor_ms;
       row.pct_of_peak = rf.pct_of_peak;
+      for (PhaseRow& ph : row.phases) {
+        if (!(ph.flops > 0 || ph.bytes > 0) || !(ph.ms > 0)) continue;
+        const Roofline prf = roofline(ph.flops, ph.bytes, ph.ms, calib);
+        ph.bound = prf.bound;
+        ph.pct_of_peak = prf.pct_of_peak;
+      }
     }
     // an error row of an earlier run of this point is replaced
     const std::string key = row_key(row);

@@ -47,12 +47,16 @@ struct WorkspaceSize {
   size_t total() const { return prepared_bytes + scratch_bytes; }
 };
 
+class PhaseProfile;  // phases.hpp
+
 // Where a call runs. cpu: `threads` (0 = all OpenMP threads). cuda: a cudaStream_t and a
-// cublasHandle_t, passed as void* so this header needs no CUDA include.
+// cublasHandle_t, passed as void* so this header needs no CUDA include. `phases`: null on
+// every timed run; set by the harness for one extra profiling run (phases.hpp).
 struct ExecContext {
   int threads = 0;
   void* cuda_stream = nullptr;
   void* cublas = nullptr;
+  PhaseProfile* phases = nullptr;
 };
 
 // A query row of the output, for float64 references on a sample of rows.
@@ -84,6 +88,9 @@ class Kernel {
   // Arithmetic the method must do (FlashAttention's convention for vanilla: 4 b h N^2 dh,
   // halved when causal), and the bytes it must move at the least (inputs + output).
   virtual double flops(const Problem& p) const = 0;
+  // True when run() reports its phases to ExecContext::phases (phases.hpp); the harness then
+  // makes one extra, untimed profiling run per point.
+  virtual bool profiles_phases() const { return false; }
   virtual double min_bytes(const Problem& p) const;
 
   // float64 evaluation of the same function on the chosen rows, from host inputs, written to
