@@ -17,6 +17,7 @@
 // each position sums B gathered rows of Y.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -24,6 +25,7 @@
 #include "attnbench/cpu_util.hpp"
 #include "attnbench/descriptions.hpp"
 #include "attnbench/math/lisa.hpp"
+#include "attnbench/phases.hpp"
 #include "attnbench/reference.hpp"
 
 namespace attnbench {
@@ -150,6 +152,11 @@ class LisaCpu : public Kernel {
       run_bidirectional(p, in, t, cv, scratch, out, ctx);
   }
 
+  // causal: "histogram+weights" (chunk histograms, the running histogram and the weights of
+  // every row) and "product" (the (rows x BW) by (BW x dh) sgemms); bidirectional: the
+  // histogram and weights, the B small products building Y, and the per-row "gather".
+  bool profiles_phases() const override { return true; }
+
   double flops(const Problem& p) const override {
     const double S = double(p.sequences()), N = double(p.seq_len), B = double(p.codebooks),
                  W = double(p.codewords), dh = double(p.head_dim);
@@ -247,6 +254,8 @@ class LisaCpu : public Kernel {
     const size_t slot = cpu::Sizer().add<float>(BW).add<float>(kRowBlock * BW).bytes();
     char* slots = static_cast<char*>(scratch) + carve.used();
 
+    std::optional<PhaseScope> pass1;
+    if (chunks > 1) pass1.emplace(ctx.phases, "histogram+weights");
     if (chunks > 1) {
       // pass 1: each chunk's own (decayed) histogram, stored at the next chunk's start
 #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
@@ -273,6 +282,7 @@ class LisaCpu : public Kernel {
     } else {
       std::fill(starts, starts + S * BW, 0.f);
     }
+    pass1.reset();
 
     // pass 2: stream every chunk from its starting histogram
 #pragma omp parallel num_threads(nt)
@@ -280,12 +290,14 @@ class LisaCpu : public Kernel {
       cpu::Carver mine(slots + slot * size_t(omp_get_thread_num()));
       float* hist = mine.take<float>(BW);
       float* a = mine.take<float>(kRowBlock * BW);
+      PhaseLaps laps(ctx.phases, 1.0 / omp_get_num_threads());
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
         for (int64_t c = 0; c < chunks; ++c) {
           const int64_t h = s % H;
           const float* start = starts + (s * chunks + c) * BW;
           std::copy(start, start + BW, hist);
+          laps.lap("histogram+weights");
           const int64_t end = std::min(N, (c + 1) * chunk_len);
           for (int64_t i0 = c * chunk_len; i0 < end; i0 += kRowBlock) {
             const int64_t rows = std::min(kRowBlock, end - i0);
@@ -298,10 +310,12 @@ class LisaCpu : public Kernel {
                                    a + r * BW + b * W);
               }
             }
+            laps.lap("histogram+weights");
             // o[rows, dh] = a[rows, BW] * Cv_h[BW, dh]
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(BW),
                         1.0f, a, int(BW), cv + h * BW * dh, int(dh), 0.0f,
                         out + (s * N + i0) * dh, int(dh));
+            laps.lap("product", 2.0 * double(rows) * double(BW) * double(dh));
           }
         }
     }
@@ -314,7 +328,7 @@ class LisaCpu : public Kernel {
                   W = p.codewords, BW = B * W, dh = p.head_dim;
     const int nt = cpu::threads_for(ctx);
     const size_t slot = cpu::Sizer().add<float>(BW).add<float>(BW * W).add<float>(BW * dh).bytes();
-    auto build_y = [&](int64_t s, float* hist, float* a, float* y) {
+    auto build_y = [&](int64_t s, float* hist, float* a, float* y, PhaseLaps& laps) {
       const int64_t h = s % H;
       std::fill(hist, hist + BW, 0.f);
       for (int64_t i = 0; i < N; ++i) step(p, in, s, i, 1.0f, hist);
@@ -323,9 +337,11 @@ class LisaCpu : public Kernel {
           const int64_t row = ((h * B + b) * W + c) * W;
           math::lisa_weights(t.e + row, t.t + row, hist + b * W, int(W), a + (b * W + c) * W);
         }
+        laps.lap("histogram+weights");
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(W), int(dh), int(W), 1.0f,
                     a + b * W * W, int(W), cv + (h * B + b) * W * dh, int(dh), 0.0f,
                     y + b * W * dh, int(dh));
+        laps.lap("product", 2.0 * double(W) * double(W) * double(dh));
       }
     };
     auto gather_row = [&](int64_t s, int64_t i, const float* y) {
@@ -347,18 +363,22 @@ class LisaCpu : public Kernel {
 #pragma omp parallel num_threads(nt)
       {
         auto [hist, a, y] = slot_views(omp_get_thread_num());
+        PhaseLaps laps(ctx.phases, 1.0 / omp_get_num_threads());
 #pragma omp for schedule(dynamic)
         for (int64_t s = 0; s < S; ++s) {
-          build_y(s, hist, a, y);
+          build_y(s, hist, a, y, laps);
           for (int64_t i = 0; i < N; ++i) gather_row(s, i, y);
+          laps.lap("gather");
         }
       }
     } else {
       auto [hist, a, y] = slot_views(0);
+      PhaseLaps laps(ctx.phases, 1.0);
       for (int64_t s = 0; s < S; ++s) {
-        build_y(s, hist, a, y);
+        build_y(s, hist, a, y, laps);
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t i = 0; i < N; ++i) gather_row(s, i, y);
+        laps.lap("gather");
       }
     }
   }

@@ -19,13 +19,36 @@ constexpr float kLisaMinTableSum = 1e-30f;
 // Writes the W weights of one (position, codebook) pair to a[0..W) and returns Z (> 0),
 // the sum they were normalized by (in table units). H must have at least one positive entry.
 // e_row and t_row are row c of E and of T; stride 1.
+// On the host the sum runs in kLisaLanes independent partial sums (one SIMD register's worth,
+// which the compiler vectorizes; a single running sum is a chain of dependent adds, W * 4
+// cycles per codebook); on the device, where one thread does one (position, codebook), in
+// order.
+constexpr int kLisaLanes = 16;
+
 AB_HD float lisa_weights(const float* e_row, const float* t_row, const float* hist, int W,
                          float* a) {
   float z = 0.0f;
+#if defined(__CUDA_ARCH__)
   for (int w = 0; w < W; ++w) {
     a[w] = hist[w] * e_row[w];
     z += a[w];
   }
+#else
+  float part[kLisaLanes] = {};
+  int w0 = 0;
+  for (; w0 + kLisaLanes <= W; w0 += kLisaLanes)
+    for (int l = 0; l < kLisaLanes; ++l) {
+      a[w0 + l] = hist[w0 + l] * e_row[w0 + l];
+      part[l] += a[w0 + l];
+    }
+  for (int w = w0; w < W; ++w) {
+    a[w] = hist[w] * e_row[w];
+    part[w - w0] += a[w];
+  }
+  for (int width = kLisaLanes / 2; width >= 1; width /= 2)
+    for (int l = 0; l < width; ++l) part[l] += part[l + width];
+  z = part[0];
+#endif
   if (!(z >= kLisaMinTableSum)) {
     // exact stable form: subtract the max of the logits with H > 0
     float mx = neg_inf_f();
