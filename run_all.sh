@@ -85,6 +85,9 @@ usage: ./run_all.sh [COMMAND] [ARGS]
   plots RESULTS...    figures and report from results files (several machines welcome)
   compare BASE NEW    compare two results files; exit 1 on a regression
   calibrate           measure this machine's sgemm rate and memory bandwidth
+  limits [ARGS]       the CPU performance targets: the 'limits' sweep with every thread and
+                      with one, then results/LIMITS.md (targets, verdicts, phases); ARGS
+                      go to both sweeps
   ci-perf [--update]  CI performance gates against results/baselines (--update rewrites them)
   --help              this text
 
@@ -109,6 +112,19 @@ case "$cmd" in
     echo "results: $SWEEP_OUT"; echo "report:  $ROOT/results/REPORT.md"
     ;;
   plots) install_deps; run_plots "$@" ;;
+  limits)
+    install_deps; configure_build
+    [ -x "$PY" ] || die "limits needs Debian's python3 at $PY"
+    all_threads="$ROOT/results/$(date -u +%Y%m%d-%H%M%S)-$(hostname -s)-limits.json"
+    one_thread="${all_threads%-limits.json}-limits-1thread.json"
+    stage "sweep: preset 'limits' on the cpu, every thread -> ${all_threads#$ROOT/}"
+    "$BUILD/attnbench" sweep --preset limits --backend cpu --out "$all_threads" "$@"
+    stage "the same sweep on one thread -> ${one_thread#$ROOT/}"
+    "$BUILD/attnbench" sweep --preset limits --backend cpu --threads 1 --out "$one_thread" "$@"
+    stage "targets -> results/LIMITS.md"
+    "$PY" "$ROOT/plots/limits.py" "$all_threads" "$one_thread" --out "$ROOT/results/LIMITS.md"
+    echo "results: $all_threads $one_thread"; echo "report:  $ROOT/results/LIMITS.md"
+    ;;
   compare)
     [ $# -ge 2 ] || die "compare: give BASE.json NEW.json"
     install_deps; configure_build; "$BUILD/attnbench" compare "$@"
