@@ -64,6 +64,11 @@ KernelInfo performer_info(Backend b) {
                      });
 }
 
+KernelInfo efficient_attention_info(Backend b) {
+  return method_info("efficient_attention", b, "linear",
+                     "Efficient Attention (Shen et al.): softmax_rows(Q) (softmax_cols(K)^T V)");
+}
+
 KernelInfo hydra_info(Backend b) {
   return method_info("hydra", b, "linear",
                      "Hydra attention: heads = features, o_t = q^_t * sum_s k^_s * v_s "

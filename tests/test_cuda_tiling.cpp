@@ -3,7 +3,8 @@
 //    indices exactly as the kernel does, through the same AB_HD functions, and counts how often
 //    every element is written. Exactly once, for awkward sizes (N = 1, N not a multiple of a
 //    tile, many heads, odd dh, grids smaller than the work so the grid-stride loops wrap).
-// 2. the algorithms: the CUDA pipelines (vanilla_pipeline.hpp, lisa_pipeline.hpp) and the
+// 2. the algorithms: the CUDA pipelines (vanilla_pipeline.hpp, lisa_pipeline.hpp,
+//    linear_pipeline.hpp) and the
 //    flash thread block (flash_block.hpp) run on the CPU through a host launcher that executes
 //    the same functors and emulates cuBLAS's column-major products with the very GemmShapes
 //    the kernels pass to cuBLAS; the results must match the CPU twins and float64. Items and
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -544,11 +546,14 @@ const Kernel& cpu_kernel(const std::string& name) {
 
 // Runs `emulate(launcher_reverse, prepared, scratch, out)` forwards and backwards and checks
 // the output against the CPU twin and float64.
+// `tweak` (optional) edits the seeded inputs first.
 template <class Emulate>
 void check_emulated(const std::string& name, const Problem& p, const WorkspaceSize& ws,
-                    Emulate&& emulate, double& worst) {
+                    Emulate&& emulate, double& worst,
+                    const std::function<void(HostInputs&)>& tweak = {}) {
   const Kernel& twin = cpu_kernel(name);
-  const HostInputs in = make_inputs(p, twin.info().inputs, p.seed);
+  HostInputs in = make_inputs(p, twin.info().inputs, p.seed);
+  if (tweak) tweak(in);
   twin.validate(p);
   std::vector<float> outs[2];
   for (int pass = 0; pass < 2; ++pass) {
@@ -950,6 +955,122 @@ TEST_CASE("hydra's CUDA pipeline, run on the CPU, matches the CPU twin", "[cuda]
     }
   }
   std::printf("emulated cuda hydra: worst rel-L2 %.3e\n", worst);
+}
+
+// Keys of a wide spread, as efficient_attention's running column max meets them: column 0
+// ramps linearly with position to ~200 (the max moves at almost every row), the last column
+// falls to ~-150 (every later key far below the max), and a few positions jump ~100 above the
+// rest in every third column (chunks whose max sits far above the prefix's, and rows before
+// the jump far below the chunk's max).
+namespace {
+void efficient_spread_keys(const Problem& p, HostInputs& in) {
+  const int64_t N = p.seq_len, dh = p.head_dim;
+  for (int64_t s = 0; s < p.sequences(); ++s)
+    for (int64_t i = 0; i < N; ++i) {
+      float* k = in.k.data() + (s * N + i) * dh;
+      const float t = N > 1 ? float(i) / float(N - 1) : 0.0f;
+      k[0] += 200.0f * t;
+      if (dh > 1) k[dh - 1] -= 150.0f * t;
+      if (i % 97 == 10 || i % 64 == 40)
+        for (int64_t c = 1; c + 1 < dh; c += 3) k[c] += 100.0f + float(c);
+    }
+}
+}  // namespace
+
+TEST_CASE("efficient_attention slabs: chunk columns once, scratch independent of N",
+          "[cuda][tiling]") {
+  struct Case {
+    int64_t S, n, dh, slab_floats;
+  };
+  const Case cases[] = {{1, 1, 8, kLinSlabFloats}, {6, 7, 5, kLinSlabFloats},
+                        {2, 333, 16, 20000},       {3, 1000, 33, 50000},
+                        {40, 65, 8, 40000},        {1, 70000, 64, kLinSlabFloats}};
+  for (const Case& k : cases) {
+    const LinearPlan plan = efficient_plan(k.S, k.n, k.dh, k.slab_floats);
+    INFO("S=" << k.S << " N=" << k.n << " dh=" << k.dh << " budget " << k.slab_floats
+              << ": group " << plan.group << " rows " << plan.rows);
+    REQUIRE(plan.rows >= 1);
+    REQUIRE((plan.rows == k.n || plan.rows % kLinChunk == 0));
+    REQUIRE(plan.chunks == ceil_div(plan.rows, kLinChunk));
+    // the slab's buffers stay within the budget (one chunk of rows at least)
+    CHECK(plan.group * ceil_div(plan.rows, kLinChunk) * kLinChunk * efficient_floats_per_row(k.dh) <=
+          std::max(k.slab_floats, kLinChunk * efficient_floats_per_row(k.dh)));
+    if (k.S * k.n > 5000) continue;
+    for (int64_t gi = 0; gi < linear_groups(plan, k.S); ++gi)
+      for (int64_t x = 0; x < linear_slabs_per_group(plan, k.n); ++x) {
+        const RowSlab s = linear_slab(plan, k.S, k.n, gi, x);
+        // chunk keys: (g, c, a) once each, and through its chunk's positions every e[g, i, a]
+        std::vector<int> cols(size_t(s.groups * s.chunks * k.dh), 0), ek(size_t(s.groups * s.rows * k.dh), 0);
+        for_each_thread_item(chunk_col_items(s, k.dh), kItemThreadsForTests, 3, [&](int64_t item) {
+          const HydraColItem it = chunk_col_item(item, s, k.dh);
+          REQUIRE(item == (it.g * s.chunks + it.c) * k.dh + it.col);
+          ++cols[size_t(item)];
+          for (int64_t i = lisa_chunk_begin(s, it.c); i < lisa_chunk_end(s, it.c); ++i)
+            ++ek[size_t((it.g * s.rows + i) * k.dh + it.col)];
+        });
+        require_exactly_once(cols, "chunk maxima");
+        require_exactly_once(ek, "exponentiated keys");
+      }
+  }
+  Problem p;
+  p.batch = 2;
+  p.heads = 4;
+  p.head_dim = 64;
+  for (bool causal : {true, false}) {
+    p.causal = causal;
+    p.seq_len = 100000;
+    const size_t small = efficient_workspace(p, efficient_default_plan(p)).scratch_bytes;
+    p.seq_len = 1000000;
+    const size_t large = efficient_workspace(p, efficient_default_plan(p)).scratch_bytes;
+    INFO("causal=" << causal << " scratch at N=1e5: " << small << ", at N=1e6: " << large);
+    CHECK(large == small);
+    CHECK(large < (size_t(64) << 20));
+  }
+}
+
+TEST_CASE("efficient_attention's CUDA pipeline, run on the CPU, matches the CPU twin",
+          "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 1600;
+  struct Case {
+    Problem p;
+    int64_t budget;
+    bool spread;  // efficient_spread_keys
+    float key_scale;
+  };
+  for (bool causal : {true, false}) {
+    std::vector<Case> cases;
+    for (int64_t n : {1, 7, 65, 333})
+      for (int64_t dh : {3, 8, 33})
+        cases.push_back({shaped("efficient_attention", 2, 3, n, dh, causal, ++seed), kLinSlabFloats, false, 1.0f});
+    for (int64_t n : {7, 65, 333})
+      cases.push_back({shaped("efficient_attention", 2, 3, n, 8, causal, ++seed), kLinSlabFloats, true, 1.0f});
+    cases.push_back({shaped("efficient_attention", 1, 2, 700, 5, causal, ++seed), 5000, true, 1.0f});   // slabs
+    cases.push_back({shaped("efficient_attention", 3, 2, 200, 16, causal, ++seed), 30000, true, 1.0f}); // slabs, groups
+    cases.push_back({shaped("efficient_attention", 40, 1, 70, 8, causal, ++seed), 20000, false, 1.0f}); // groups
+    cases.push_back({shaped("efficient_attention", 2, 2, 200, 16, causal, ++seed), kLinSlabFloats, false, 30.0f});
+    for (const Case& c : cases) {
+      const Problem& p = c.p;
+      const LinearPlan plan = efficient_plan(p.sequences(), p.seq_len, p.head_dim, c.budget);
+      INFO(describe(p) << " slab budget " << c.budget << ": group " << plan.group << " rows "
+                       << plan.rows << (c.spread ? ", spread keys" : "") << ", key scale "
+                       << c.key_scale);
+      if (c.budget == 5000) REQUIRE(linear_slabs_per_group(plan, p.seq_len) >= 4);
+      if (c.budget == 30000) REQUIRE(linear_groups(plan, p.sequences()) >= 2);
+      check_emulated("efficient_attention", p, efficient_workspace(p, plan),
+                     [&](bool rev, const Inputs& in, void*, void* scratch, float* out) {
+                       HostLauncher l;
+                       l.reverse = rev;
+                       efficient_run(l, p, in, plan, scratch, out);
+                     },
+                     worst,
+                     [&](HostInputs& in) {
+                       for (float& x : in.k) x *= c.key_scale;
+                       if (c.spread) efficient_spread_keys(p, in);
+                     });
+    }
+  }
+  std::printf("emulated cuda efficient_attention: worst rel-L2 %.3e\n", worst);
 }
 
 }  // namespace attnbench::gpu

@@ -5,13 +5,17 @@
 //   performer    FAVOR+ (math::performer_feature); the m x dh projection is drawn in prepare by
 //                the CPU twin's seeded generator (random_features.hpp) and uploaded; the key
 //                stabiliser is the max over the whole sequence (a pre-pass), as the twin's
+//   efficient_attention
+//                softmax_rows(Q) (softmax_cols(K)^T V); the causal key softmax over the prefix
+//                with a running column max: chunk states at their own column maxima, a max
+//                scan and a rescaling scan over the chunks (math::column_merge_f), and every
+//                row read at its exact running max (math::column_prefix_normaliser), so it
+//                needs no fallback for keys of any spread
 //   hydra        o_t = q^_t * sum_{s<=t} k^_s v_s over the width heads * dh
 //                (math::hydra_accumulate / hydra_readout)
 // The algorithms are attnbench/cuda/linear_pipeline.hpp (a chunked parallel prefix over the
 // m x dh state; index maps in tiling.hpp), run here with the device launcher (common.cuh): every
 // functor is one grid-stride kernel. No cuBLAS; scratch O(slab), independent of N.
-// efficient_attention has no CUDA version yet (its running column max needs its own scan; the
-// registry says so and the harness records its cuda points as skipped).
 // The same pipelines run on the CPU in tests/test_cuda_tiling.cpp; on a GPU,
 // tests/gpu/test_gpu_kernels.cpp checks this file against the CPU twins and float64.
 #include <cmath>
@@ -78,6 +82,26 @@ class PerformerCuda final : public FeatureMapCuda {
   LinearMap map() const override { return LinearMap::performer; }
 };
 
+class EfficientAttentionCuda final : public CudaKernel {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i = efficient_attention_info(Backend::cuda);
+    return i;
+  }
+  bool uses_cublas(const Problem&) const override { return false; }
+  WorkspaceSize workspace(const Problem& p) const override {
+    return efficient_workspace(p, efficient_default_plan(p));
+  }
+  void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
+           const ExecContext& ctx) const override {
+    DeviceLauncher l(ctx);
+    efficient_run(l, p, in, efficient_default_plan(p), scratch, out);
+  }
+  void validate_cuda(const Problem& p) const override {
+    require_int("head_dim * head_dim", p.head_dim * p.head_dim);
+  }
+};
+
 class HydraCuda final : public CudaKernel {
  public:
   const KernelInfo& info() const override {
@@ -105,5 +129,6 @@ namespace attnbench {
 ATTNBENCH_REGISTER_KERNEL(gpu::LinearEluCuda);
 ATTNBENCH_REGISTER_KERNEL(gpu::LinRecCuda);
 ATTNBENCH_REGISTER_KERNEL(gpu::PerformerCuda);
+ATTNBENCH_REGISTER_KERNEL(gpu::EfficientAttentionCuda);
 ATTNBENCH_REGISTER_KERNEL(gpu::HydraCuda);
 }  // namespace attnbench

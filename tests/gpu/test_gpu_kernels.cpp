@@ -3,7 +3,7 @@
 // (2) its CPU twin on the same seeded inputs, on odd sizes (N in {1, 7, 64, 333, 1000}, dh in
 // {8, 33, 64}, b = 2, h = 3) plus per-family cases that reach the kernels' other paths (flash
 // tiles for large dh, local_window bands, LISA projections, decay, several slabs and groups,
-// Performer's feature count, many heads). Also:
+// Performer's feature count, many heads; efficient_attention on keys of a wide spread). Also:
 // every output element written (the runner poisons the output), two runs bitwise equal (no
 // dependence on leftover scratch), and the pool's measured peak covering the declared memory.
 // Runs only where a CUDA device is present (tests/gpu/gpu_main.cpp exits 77 otherwise).
@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,10 +50,13 @@ struct Worst {
   std::string ref_at, cpu_at;
 };
 
-void check_point(BackendRunner& runner, const Kernel& k, const Problem& p, Worst& worst) {
-  const std::string where = param_string(k, p);
+// `tweak` (optional) edits the seeded inputs first; `label` names it in the report.
+void check_point(BackendRunner& runner, const Kernel& k, const Problem& p, Worst& worst,
+                 const std::function<void(HostInputs&)>& tweak = {}, const char* label = "") {
+  const std::string where = param_string(k, p) + label;
   INFO(k.info().name << " (cuda) " << where);
-  const HostInputs in = make_inputs(p, k.info().inputs, p.seed);
+  HostInputs in = make_inputs(p, k.info().inputs, p.seed);
+  if (tweak) tweak(in);
   runner.setup(k, p, in);
   runner.run_once_ms();
   const std::vector<float> out = runner.output();
@@ -148,6 +152,22 @@ std::vector<Problem> extra_problems(const Kernel& k, bool causal) {
   return v;
 }
 
+// efficient_attention's running column max on keys of a wide spread: column 0 ramps with
+// position to ~200, the last column falls to ~-150, and some positions jump ~100 above the
+// rest in every third column (tests/test_cuda_tiling.cpp runs the same on the CPU emulation).
+void efficient_spread_keys(const Problem& p, HostInputs& in) {
+  const int64_t N = p.seq_len, dh = p.head_dim;
+  for (int64_t s = 0; s < p.sequences(); ++s)
+    for (int64_t i = 0; i < N; ++i) {
+      float* k = in.k.data() + (s * N + i) * dh;
+      const float t = N > 1 ? float(i) / float(N - 1) : 0.0f;
+      k[0] += 200.0f * t;
+      if (dh > 1) k[dh - 1] -= 150.0f * t;
+      if (i % 97 == 10 || i % 64 == 40)
+        for (int64_t c = 1; c + 1 < dh; c += 3) k[c] += 100.0f + float(c);
+    }
+}
+
 void check_kernel_form(const std::string& name, bool causal) {
   const Kernel& k = Registry::instance().get(name, Backend::cuda);
   auto runner = make_cuda_runner();
@@ -160,6 +180,19 @@ void check_kernel_form(const std::string& name, bool causal) {
   for (Problem& p : problems) {
     p.seed = ++seed;
     check_point(*runner, k, p, worst);
+  }
+  if (name == "efficient_attention") {
+    std::vector<Problem> spread = {problem_for(k, 2, 3, 333, 8, causal),
+                                   problem_for(k, 1, 2, 1000, 33, causal),
+                                   problem_for(k, 1, 1, 20000, 64, causal)};  // several slabs
+    for (Problem& p : spread) {
+      p.seed = ++seed;
+      check_point(*runner, k, p, worst, [&](HostInputs& in) { efficient_spread_keys(p, in); },
+                  " spread keys");
+      check_point(*runner, k, p, worst, [](HostInputs& in) {
+        for (float& x : in.k) x *= 30.0f;
+      }, " keys x30");
+    }
   }
   std::printf("cuda %-22s %-13s worst rel-L2 vs float64 %.3e (%s), vs cpu %.3e (%s)\n",
               name.c_str(), causal ? "causal" : "bidirectional", worst.ref, worst.ref_at.c_str(),

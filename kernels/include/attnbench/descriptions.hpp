@@ -20,6 +20,7 @@ KernelInfo lisa_info(const char* name, int64_t default_codewords, bool soft, Bac
 KernelInfo linear_elu_info(Backend b);
 KernelInfo linrec_info(Backend b);
 KernelInfo performer_info(Backend b);
+KernelInfo efficient_attention_info(Backend b);
 KernelInfo hydra_info(Backend b);
 KernelInfo local_window_info(Backend b);
 

@@ -5,6 +5,9 @@
 //   linear_elu, linrec, performer  the chunked parallel prefix of tiling.hpp ("Linear family");
 //                                  the feature maps, the Performer features and the output
 //                                  factor are math/linear.hpp's, the CPU twins' functions.
+//   efficient_attention            the same chunked prefix with every partial state at its own
+//                                  column maxima (tiling.hpp, "Efficient attention"); the merge,
+//                                  running normaliser and readout are math/linear.hpp's.
 //   hydra                          a chunked scan over the width heads * dh; the accumulate and
 //                                  readout are math::hydra_accumulate / hydra_readout.
 // Every product here is a plain per-thread loop (no cuBLAS): the family's whole cost is
@@ -325,6 +328,301 @@ void linear_run(L& l, const Problem& p, const Inputs& in, const LinearSpec& sp,
              LinFeatures{sp, in.q, N, dh, slab, true, nullptr, sc.qf});
       l.each("linear output", linear_out_items(slab, dh),
              LinBidirOutput{sp, N, dh, slab, sc.qf, sc.carry, out});
+    }
+  }
+}
+
+// ---- efficient attention ------------------------------------------------------------------
+// The chunked prefix of tiling.hpp ("Efficient attention"), m = dh. A partial state (a chunk's,
+// the state before a chunk, the carry) is S (dh x dh) and z (dh) at its own column maxima,
+// merged only by math::column_merge_f; every causal row is read at its exact running max
+// (math::column_prefix_normaliser), so nothing underflows that the result needs, whatever the
+// spread of a key column (the CPU twin's block form needs a row-by-row fallback for that).
+
+// M [g, c, a] = column a's max over chunk c; e [g, i, a] = exp(k_ia - M) for its positions.
+struct EffChunkKeys {
+  const float* k;
+  int64_t n, dh;
+  RowSlab slab;
+  float* chunk_max;
+  float* ek;
+  AB_HD void operator()(int64_t item) const {
+    const HydraColItem it = chunk_col_item(item, slab, dh);
+    const int64_t j0 = lisa_chunk_begin(slab, it.c), j1 = lisa_chunk_end(slab, it.c);
+    const float* kc = k + ((slab.s0 + it.g) * n + slab.r0) * dh + it.col;
+    float mx = math::neg_inf_f();
+    for (int64_t j = j0; j < j1; ++j) mx = math::max_f(mx, kc[j * dh]);
+    chunk_max[item] = mx;
+    float* e = ek + it.g * slab.rows * dh + it.col;
+    for (int64_t j = j0; j < j1; ++j) e[j * dh] = math::exp_f(kc[j * dh] - mx);
+  }
+};
+
+// The scans below walk the slab's chunks serially; they load kEffScanBatch chunks' values
+// before using any, so a GPU thread has that many loads in flight instead of one.
+constexpr int kEffScanBatch = 8;
+
+// Exclusive max scan, item = (g, a): start_max[g, c, a] = the max before chunk c (from the
+// carried max), carry_max[g, a] = the max after the slab.
+struct EffMaxScan {
+  RowSlab slab;
+  int64_t dh;
+  const float* chunk_max;
+  float* start_max;
+  float* carry_max;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t g = item / dh, a = item % dh;
+    float run = carry_max[item];
+    for (int64_t c0 = 0; c0 < slab.chunks; c0 += kEffScanBatch) {
+      const int64_t nb = min_i64(kEffScanBatch, slab.chunks - c0);
+      float local[kEffScanBatch] = {};
+      AB_UNROLL
+      for (int b = 0; b < kEffScanBatch; ++b)
+        if (b < nb) local[b] = chunk_max[(g * slab.chunks + c0 + b) * dh + a];
+      AB_UNROLL
+      for (int b = 0; b < kEffScanBatch; ++b)
+        if (b < nb) {
+          start_max[(g * slab.chunks + c0 + b) * dh + a] = run;
+          run = math::max_f(run, local[b]);
+        }
+    }
+    carry_max[item] = run;
+  }
+};
+
+// Exclusive scan of the chunk states, item = (g, x): states[g, c] becomes the state before
+// chunk c (at start_max[g, c]), carry[g] the state after the slab (at the new carry_max). The
+// running state at start_max[c] and chunk c's at chunk_max[c] merge at their larger max, which
+// is start_max[c + 1] (EffMaxScan's arithmetic).
+struct EffChunkScan {
+  RowSlab slab;
+  int64_t dh, state;
+  const float* chunk_max;
+  const float* start_max;
+  float* states;
+  float* carry;
+  AB_HD void operator()(int64_t item) const {
+    const int64_t g = item / state, x = item % state;
+    const int64_t a = x < dh * dh ? x / dh : x - dh * dh;  // the column of S[a][e] or z[a]
+    float run = carry[item];
+    for (int64_t c0 = 0; c0 < slab.chunks; c0 += kEffScanBatch) {
+      const int64_t nb = min_i64(kEffScanBatch, slab.chunks - c0);
+      float local[kEffScanBatch] = {}, m_run[kEffScanBatch] = {}, m_chunk[kEffScanBatch] = {};
+      AB_UNROLL
+      for (int b = 0; b < kEffScanBatch; ++b)
+        if (b < nb) {
+          const int64_t gc = g * slab.chunks + c0 + b;
+          local[b] = states[gc * state + x];
+          m_run[b] = start_max[gc * dh + a];
+          m_chunk[b] = chunk_max[gc * dh + a];
+        }
+      AB_UNROLL
+      for (int b = 0; b < kEffScanBatch; ++b)
+        if (b < nb) {
+          states[(g * slab.chunks + c0 + b) * state + x] = run;
+          run = math::column_merge_f(run, m_run[b], local[b], m_chunk[b],
+                                     math::max_f(m_run[b], m_chunk[b]));
+        }
+    }
+    carry[item] = run;
+  }
+};
+
+// Item = (g, i): coef[g, i, :] = softmax(q_i) (the CPU twin's EfficientMap::map_q), divided by
+// the total's z when `total` is given (bidirectional).
+struct EffQuery {
+  const float* q;
+  int64_t n, dh;
+  RowSlab slab;
+  const float* total;  // [g, state] or null
+  int64_t state;
+  float* coef;
+  AB_HD void operator()(int64_t item) const {
+    const LinRowItem it = linear_row_item(item, slab);
+    float* c = coef + item * dh;
+    math::softmax_row_f(q + ((slab.s0 + it.g) * n + slab.r0 + it.i) * dh, int(dh), c);
+    if (!total) return;
+    const float* z = total + it.g * state + dh * dh;
+    for (int64_t a = 0; a < dh; ++a) c[a] /= z[a];
+  }
+};
+
+// Causal, item = (g, i, a): column a's running max R at row i and the normaliser z there (from
+// the state before i's chunk and the chunk's keys up to i); coef <- softmax(q_i)[a] / z (in
+// place), start_w = coef * exp(M0 - R), the weight of the chunk's start state S0[a, :].
+struct EffRowColumns {
+  const float* k;
+  int64_t n, dh, state;
+  RowSlab slab;
+  const float* start_max;
+  const float* states;
+  float* coef;
+  float* rmax;
+  float* start_w;
+  AB_HD void operator()(int64_t item) const {
+    const LinOutItem it = linear_out_item(item, slab, dh);
+    const int64_t a = it.e, c0 = (it.i / slab.chunk) * slab.chunk;
+    const int64_t gc = it.g * slab.chunks + it.i / slab.chunk;
+    const float m0 = start_max[gc * dh + a];
+    float r = m0;
+    const float z = math::column_prefix_normaliser(
+        k + ((slab.s0 + it.g) * n + slab.r0 + c0) * dh + a, dh, it.i - c0 + 1, m0,
+        states[gc * state + dh * dh + a], &r);
+    const float cf = coef[item] / z;
+    coef[item] = cf;
+    rmax[item] = r;
+    start_w[item] = cf * math::column_rescale_f(m0, r);
+  }
+};
+
+// Causal scores inside a chunk: A[g, i, jj] = the weight of key c0 + jj in row i's readout
+// (math::column_softmax_key_weight at i's running maxima) for c0 + jj <= i, else 0.
+struct EffChunkScores {
+  const float* k;
+  int64_t n, dh;
+  RowSlab slab;
+  const float* coef;
+  const float* rmax;
+  float* scores;
+  AB_HD void operator()(int64_t item) const {
+    const LinScoreItem it = linear_score_item(item, slab);
+    const int64_t j = (it.i / slab.chunk) * slab.chunk + it.jj;
+    const int64_t row = it.g * slab.rows + it.i;
+    scores[item] = j <= it.i ? math::column_softmax_key_weight(
+                                   coef + row * dh, k + ((slab.s0 + it.g) * n + slab.r0 + j) * dh,
+                                   rmax + row * dh, int(dh))
+                             : 0.0f;
+  }
+};
+
+// Causal output, item = (g, i, e): o_i = sum_{jj <= i - c0} A[i, jj] v_{c0+jj}
+// + sum_a start_w[i, a] S0[a, e], S0 the state before i's chunk.
+struct EffCausalOutput {
+  const float* v;
+  int64_t n, dh, state;
+  RowSlab slab;
+  const float* scores;
+  const float* start_w;
+  const float* states;
+  float* out;
+  AB_HD void operator()(int64_t item) const {
+    const LinOutItem it = linear_out_item(item, slab, dh);
+    const int64_t c = it.i / slab.chunk, c0 = c * slab.chunk, s = slab.s0 + it.g;
+    const int64_t row = it.g * slab.rows + it.i;
+    const float* arow = scores + row * slab.chunk;
+    const float* v_c = v + (s * n + slab.r0 + c0) * dh;
+    float o = 0.0f;
+    for (int64_t jj = 0; jj <= it.i - c0; ++jj) o += arow[jj] * v_c[jj * dh + it.e];
+    o += math::column_softmax_readout_at(start_w + row * dh,
+                                         states + (it.g * slab.chunks + c) * state, int(dh),
+                                         int(it.e));
+    out[(s * n + slab.r0 + it.i) * dh + it.e] = o;
+  }
+};
+
+// Bidirectional output, item = (g, i, e): o_i = sum_a coef[i, a] S[a, e] (coef = softmax / z).
+struct EffBidirOutput {
+  int64_t n, dh, state;
+  RowSlab slab;
+  const float* coef;
+  const float* total;  // [g, state]
+  float* out;
+  AB_HD void operator()(int64_t item) const {
+    const LinOutItem it = linear_out_item(item, slab, dh);
+    out[((slab.s0 + it.g) * n + slab.r0 + it.i) * dh + it.e] = math::column_softmax_readout_at(
+        coef + (it.g * slab.rows + it.i) * dh, total + it.g * state, int(dh), int(it.e));
+  }
+};
+
+// count floats set to -inf (the carried maxima of a new sequence group: an empty state).
+struct EffNegInf {
+  float* p;
+  AB_HD void operator()(int64_t item) const { p[item] = math::neg_inf_f(); }
+};
+
+struct EfficientScratch {
+  float* coef;       // [group * rows * dh] softmax(q), then coef
+  float* ek;         // [group * rows * dh]
+  float* rmax;       // [group * rows * dh] causal
+  float* start_w;    // [group * rows * dh] causal
+  float* scores;     // [group * rows * chunk] causal
+  float* states;     // [group * chunks * state]
+  float* chunk_max;  // [group * chunks * dh]
+  float* start_max;  // [group * chunks * dh]
+  float* carry;      // [group * state]
+  float* carry_max;  // [group * dh]
+};
+inline EfficientScratch efficient_carve(const LinearPlan& plan, int64_t dh, bool causal,
+                                        void* base, size_t* bytes = nullptr) {
+  const int64_t G = plan.group, R = plan.rows, C = plan.chunks;
+  const int64_t state = linear_state_floats(dh, dh);
+  Carver c(base);
+  EfficientScratch s{};
+  s.coef = c.take<float>(G * R * dh);
+  s.ek = c.take<float>(G * R * dh);
+  if (causal) {
+    s.rmax = c.take<float>(G * R * dh);
+    s.start_w = c.take<float>(G * R * dh);
+    s.scores = c.take<float>(G * R * plan.chunk);
+  }
+  s.states = c.take<float>(G * C * state);
+  s.chunk_max = c.take<float>(G * C * dh);
+  s.start_max = c.take<float>(G * C * dh);
+  s.carry = c.take<float>(G * state);
+  s.carry_max = c.take<float>(G * dh);
+  if (bytes) *bytes = c.used();
+  return s;
+}
+
+inline LinearPlan efficient_default_plan(const Problem& p) {
+  return efficient_plan(p.sequences(), p.seq_len, p.head_dim);
+}
+// The plan is efficient_default_plan in the kernel; tests pass smaller slab budgets.
+inline WorkspaceSize efficient_workspace(const Problem& p, const LinearPlan& plan) {
+  WorkspaceSize ws;
+  efficient_carve(plan, p.head_dim, p.causal, nullptr, &ws.scratch_bytes);
+  return ws;
+}
+
+template <class L>
+void efficient_run(L& l, const Problem& p, const Inputs& in, const LinearPlan& plan,
+                   void* scratch, float* out) {
+  const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim;
+  const int64_t state = linear_state_floats(dh, dh);
+  const EfficientScratch sc = efficient_carve(plan, dh, p.causal, scratch);
+  const int64_t per_group = linear_slabs_per_group(plan, N);
+  for (int64_t gi = 0; gi < linear_groups(plan, S); ++gi) {
+    const RowSlab first = linear_slab(plan, S, N, gi, 0);
+    l.zero(sc.carry, first.groups * state);
+    l.each("efficient max reset", first.groups * dh, EffNegInf{sc.carry_max});
+    for (int64_t x = 0; x < per_group; ++x) {
+      const RowSlab slab = linear_slab(plan, S, N, gi, x);
+      l.each("efficient chunk keys", chunk_col_items(slab, dh),
+             EffChunkKeys{in.k, N, dh, slab, sc.chunk_max, sc.ek});
+      l.each("efficient chunk states", linear_state_items(slab, state),
+             LinChunkStates{dh, in.v, N, dh, slab, sc.ek, sc.states});
+      l.each("efficient max scan", linear_carry_items(slab, dh),
+             EffMaxScan{slab, dh, sc.chunk_max, sc.start_max, sc.carry_max});
+      l.each("efficient chunk scan", linear_carry_items(slab, state),
+             EffChunkScan{slab, dh, state, sc.chunk_max, sc.start_max, sc.states, sc.carry});
+      if (!p.causal) continue;
+      l.each("efficient query softmax", linear_row_items(slab),
+             EffQuery{in.q, N, dh, slab, nullptr, state, sc.coef});
+      l.each("efficient row columns", linear_out_items(slab, dh),
+             EffRowColumns{in.k, N, dh, state, slab, sc.start_max, sc.states, sc.coef, sc.rmax,
+                           sc.start_w});
+      l.each("efficient chunk scores", linear_score_items(slab),
+             EffChunkScores{in.k, N, dh, slab, sc.coef, sc.rmax, sc.scores});
+      l.each("efficient output", linear_out_items(slab, dh),
+             EffCausalOutput{in.v, N, dh, state, slab, sc.scores, sc.start_w, sc.states, out});
+    }
+    if (p.causal) continue;
+    for (int64_t x = 0; x < per_group; ++x) {  // bidirectional: every row reads the total
+      const RowSlab slab = linear_slab(plan, S, N, gi, x);
+      l.each("efficient query", linear_row_items(slab),
+             EffQuery{in.q, N, dh, slab, sc.carry, state, sc.coef});
+      l.each("efficient output", linear_out_items(slab, dh),
+             EffBidirOutput{N, dh, state, slab, sc.coef, sc.carry, out});
     }
   }
 }

@@ -491,4 +491,45 @@ AB_HD HydraColItem hydra_col_item(int64_t item, const RowSlab& s, int64_t d) {
 }
 AB_HD int64_t hydra_out_items(const RowSlab& s, int64_t d) { return s.groups * s.rows * d; }
 
+// Efficient attention (Shen et al.): the linear family's chunked prefix over S = sum e v^T
+// (dh x dh) and z (dh), where e = exp(k - column max), so every partial state also carries its
+// column maxima (dh). Per slab, chunks of kLinChunk positions:
+//   chunk keys     M [g, c, a] = the chunk's column max, e [g, i, a] = exp(k - M)
+//                                                      thread per (g, c, a) (chunk_col_item)
+//   chunk states   dS [g, c, dh*dh + dh] = E_c^T V_c   thread per (g, c, state element)
+//   max scan       M0 [g, c, a] = the max before chunk c, carried   thread per (g, a)
+//   chunk scan     dS[g, c] <- state before chunk c at M0, carried   thread per (g, element)
+// causal, then:
+//   query softmax  sq [g, i, a]                         thread per (g, i)
+//   row columns    running max R [g, i, a] and z at R from the chunk's start state and its
+//                  keys up to i; coef = sq / z, start weight = coef exp(M0 - R)   (g, i, a)
+//   scores         A [g, i, jj] = sum_a coef exp(k_{c0+jj} a - R)   for c0 + jj <= i
+//   output         o_i = sum_jj A v_jj + sum_a start weight S0[a, :]   thread per (g, i, e)
+// Bidirectional: every slab's states folded into the carry first, then coef = sq / z and
+// o_i = sum_a coef S[a, :]. Each state is at its own max and only ever rescaled towards a
+// larger one, every row at its exact running max: no exponent underflows what it must keep.
+// Slab floats per position: sq/coef, e, R, start weight (dh each), the scores (kLinChunk), a
+// chunk state and its two max rows shared by kLinChunk positions.
+AB_HD int64_t efficient_floats_per_row(int64_t dh) {
+  return 4 * dh + kLinChunk + ceil_div(linear_state_floats(dh, dh) + 2 * dh, kLinChunk);
+}
+AB_HD LinearPlan efficient_plan(int64_t sequences, int64_t n, int64_t dh,
+                                int64_t slab_floats = kLinSlabFloats) {
+  LinearPlan p{};
+  p.chunk = kLinChunk;
+  const int64_t budget_rows =
+      max_i64(kLinChunk, slab_floats / efficient_floats_per_row(dh) / kLinChunk * kLinChunk);
+  p.rows = min_i64(n, budget_rows);
+  p.group = min_i64(sequences, max_i64(1, budget_rows / (ceil_div(p.rows, kLinChunk) * kLinChunk)));
+  p.chunks = ceil_div(p.rows, p.chunk);
+  return p;
+}
+// Column items of a slab's chunks, (g, c, a) with a fastest (hydra's map over a width dh).
+AB_HD int64_t chunk_col_items(const RowSlab& s, int64_t width) {
+  return hydra_col_items(s, width);
+}
+AB_HD HydraColItem chunk_col_item(int64_t item, const RowSlab& s, int64_t width) {
+  return hydra_col_item(item, s, width);
+}
+
 }  // namespace attnbench::gpu

@@ -201,6 +201,43 @@ AB_HD void column_softmax_readout(const float* sq, const float* S, const float* 
   }
 }
 
+// The chunked parallel-prefix form (the CUDA kernel, attnbench/cuda/linear_pipeline.hpp). Every
+// partial state (a chunk's, a prefix's) is kept at its own column max, so no exponent is ever
+// taken against a max it is far below; values combine only through column_rescale_f.
+//
+// One element of a column's state (an S[c, e] or z[c]): part a at max m_a merged with part b at
+// max m_b into the state at m >= both (either part may be empty: max -inf, value 0).
+AB_HD float column_merge_f(float a, float m_a, float b, float m_b, float m) {
+  return a * column_rescale_f(m_a, m) + b * column_rescale_f(m_b, m);
+}
+// Column c at one row: from the state before the row's chunk (max m0, normaliser z0) and the
+// chunk's keys up to and including the row, k[0], k[stride], ..., k[(count - 1) * stride] (their
+// column c), the running max (into *m_out) and the normaliser at that max (returned); the
+// row-at-a-time equivalent of `count` column_softmax_update steps. The max is exact, so z >= 1.
+AB_HD float column_prefix_normaliser(const float* k, int64_t stride, int64_t count, float m0,
+                                     float z0, float* m_out) {
+  float m = m0;
+  for (int64_t j = 0; j < count; ++j) m = max_f(m, k[j * stride]);
+  float z = z0 * column_rescale_f(m0, m);
+  for (int64_t j = 0; j < count; ++j) z += exp_f(k[j * stride] - m);
+  *m_out = m;
+  return z;
+}
+// Weight of key k (a row of dh) in a row's readout, at the row's running maxima m:
+// sum_c coef[c] exp(k[c] - m[c]), with coef = softmax(q)[c] / z[c] (z at m).
+AB_HD float column_softmax_key_weight(const float* coef, const float* k, const float* m, int dh) {
+  float w = 0.0f;
+  for (int c = 0; c < dh; ++c) w += coef[c] * exp_f(k[c] - m[c]);
+  return w;
+}
+// Element e of the readout sum_c coef[c] S[c, :] (S dh x dh, row-major), summed in
+// column_softmax_readout's order: with coef[c] = sq[c] / z[c] it is that function's out[e].
+AB_HD float column_softmax_readout_at(const float* coef, const float* S, int dh, int e) {
+  float o = 0.0f;
+  for (int c = 0; c < dh; ++c) o += coef[c] * S[c * dh + e];
+  return o;
+}
+
 // ---- Hydra attention --------------------------------------------------------------------------
 // o_t = q^_t * sum_{s<=t} k^_s * v_s elementwise over the full width; q^ = q / ||q|| with the
 // norm over the full width (the caller sums squares over every head and passes the inverse
