@@ -31,7 +31,10 @@
 namespace attnbench {
 namespace {
 
-constexpr int64_t kRowBlock = 64;
+// Rows per output product: (kRowBlock x BW) by (BW x dh). OpenBLAS packs Cv (BW x dh) on every
+// call, so taller blocks spread that copy over more rows (at the paper point, W = 128: 73-81
+// GFLOP/s with 64 rows, 87-89 with 256, measured on the 2-core development machine).
+constexpr int64_t kRowBlock = 256;
 
 // Views of the prepared tables: T and E [h, B, W, W]; Cv [h, B, W, dh] (the input codebooks
 // themselves when there are no projections); Cq, Ck are prepare's temporaries.
