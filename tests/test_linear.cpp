@@ -459,9 +459,10 @@ TEST_CASE("linear kernels: chunked sequences (fewer than threads) equal the one-
   for (const char* name : kLinearKernels) {
     const Kernel& k = cpu_kernel(name);
     // (1, 1, 80): one sequence, chunked positions; hydra: column groups split inside a head.
-    // (1, 3, 24): hydra's column groups span heads.
+    // (1, 3, 24): hydra's column groups span heads. (1, 1, 16): the chunks of a small head go
+    // through the register path from their starting state.
     for (bool causal : {true, false})
-      for (auto [h, dh] : {std::pair{1, 80}, std::pair{3, 24}}) {
+      for (auto [h, dh] : {std::pair{1, 80}, std::pair{3, 24}, std::pair{1, 16}}) {
         Problem p = shape(k, 1, h, 777, dh, causal);
         const HostInputs in = make_inputs(p, kInputQKV, 8);
         INFO(name << " " << describe(p));
@@ -543,10 +544,14 @@ TEST_CASE("linear kernels stay at float32 rounding on long sequences (compensate
           "[linear]") {
   // Without compensated accumulation of the running state, performer's error grew with N
   // (1.6e-5 at N = 20000): FAVOR+'s near-uniform features make the state a cancelling sum.
+  // dh = 16: small heads keep the running state in registers within a block (linear_elu,
+  // linrec) and performer's causal blocks are half as long; the block still joins the state
+  // through the compensated product.
   const bool causal = GENERATE(true, false);
+  const int64_t dh = GENERATE(64, 16);
   for (const char* name : {"performer", "linear_elu", "linrec"}) {
     const Kernel& k = Registry::instance().get(name, Backend::cpu);
-    Problem p = problem_for(k, 1, 1, 20000, 64, causal);
+    Problem p = problem_for(k, 1, 1, 20000, dh, causal);
     const HostInputs in = make_inputs(p, k.info().inputs, 77);
     const RunResult r = run_guarded(k, p, in);
     REQUIRE(r.poisoned_left == 0);

@@ -4,11 +4,12 @@
 //   linrec        LinRec: phi = elu / ||elu||, o_i = phi(q_i)^T S_i / sqrt(dh), no denominator.
 //   performer     FAVOR+: phi = m^-1/2 [exp(w_l . x' - ||x'||^2/2 - c) + 1e-4], output as
 //                 linear_elu. Parameters `features` m (0 = floor(dh ln dh)) and `seed`; the
-//                 m x dh projection (random_features.hpp) is drawn in `prepare` into the
-//                 prepared workspace, and the float64 reference draws the same one from the
-//                 same seed. The key stabiliser c is the max over every position and feature of
-//                 the sequence (as the authors' code has it, in the causal form too); a pre-pass
-//                 over the keys finds it, so no N x m tensor is kept.
+//                 m x dh projection (random_features.hpp) is drawn in `prepare` and kept in the
+//                 prepared workspace transposed and times dh^-1/4, and the float64 reference
+//                 draws the same one from the same seed. The key stabiliser c is the max over
+//                 every position and feature of the sequence (as the authors' code has it, in
+//                 the causal form too); a pre-pass over the keys finds it, so no N x m tensor is
+//                 kept (a sequence whose dots fit a fixed 64 kB per thread keeps them).
 //   efficient_attention
 //                 Shen et al.: O = softmax_rows(Q) (softmax_cols(K)^T V); keys normalised per
 //                 feature over positions with a running column max (online rescaling).
@@ -19,16 +20,25 @@
 //                 one head of width d, whatever the head split (tests/test_linear.cpp checks).
 //
 // The per-element formulas (feature maps, state update/readout) are math/linear.hpp, shared
-// with CUDA. The first four share one engine, the chunked form of linear attention: positions
-// go in blocks of kBlock; per block the features Qf, Kf (kBlock x m) are formed, the block's
-// own causal part is a masked (Qf Kf^T) V product, the past enters through the running state
-// S (m x dh), z (m) as Qf S, then S += Kf^T V. Bidirectional forms build S once and read out
-// Qf S. All products are sgemm; the workspace is per-thread blocks and states only, so it does
+// with CUDA; cpu/linear_simd.hpp applies them to rows (AVX-512 exp), cpu/linear_gemm.hpp
+// holds the small products. The first four share one engine, the chunked form of linear
+// attention: causal positions go in blocks of kCausalBlock (half that for dh <= 32); per
+// block the features Fq, Fk are formed, A^T = Fk Fq^T is masked to keys at or before the
+// query, then O = Fq S + A V is one product whose row tiles stop at their last key (the masked
+// triangle is skipped tile by tile), and the block joins the running state S (m x dh), z (m)
+// through a product that adds Fk^T V with Kahan compensation (column softmax: rescaled, no
+// compensation). Bidirectional forms build S once (blocks of kBidirBlock) and read out Fq S.
+// Small heads (m = dh <= 16, AVX-512) keep the state in registers and go position by position
+// within a block (no intra-block product), the block joining the memory state as above.
+// Performer's key stabiliser needs all key dots first: a pre-pass, whose dots are kept for
+// sequences that fit a fixed per-thread buffer. The products are register-tiled AVX-512
+// (cblas_sgemm without AVX-512); the workspace is per-thread blocks and states only, so it does
 // not grow with N (no N x N, no N x m). Parallel over batch * heads; with fewer sequences than
 // threads a sequence is cut into chunks (lisa.cpp's two passes: chunk-local states, a prefix
-// over chunks, then every chunk from its starting state). Hydra streams positions with one
-// width-d accumulator per batch element; with fewer batch elements than threads the width is
-// split into column groups instead (after a parallel pass for the per-position norms).
+// over chunks, then every chunk from its starting state). Hydra goes one batch element per
+// thread through blocks of positions (the block's full-width norms, then head by head with
+// the accumulator in registers); with fewer batch elements than threads the width is split
+// into column groups instead (after a parallel pass for the per-position norms).
 // Each reference_rows evaluates the definition directly in float64 (per row, sums over j <= i).
 //
 // Run the tests: ./build/attnbench_tests "[kernels],[linear]"   (tests/test_kernels_cpu.cpp
@@ -42,6 +52,8 @@
 
 #include <fmt/format.h>
 
+#include "attnbench/cpu/linear_gemm.hpp"
+#include "attnbench/cpu/linear_simd.hpp"
 #include "attnbench/cpu_util.hpp"
 #include "attnbench/descriptions.hpp"
 #include "attnbench/math/linear.hpp"
@@ -51,7 +63,19 @@
 namespace attnbench {
 namespace {
 
-constexpr int64_t kBlock = 64;  // positions per block of the chunked form
+namespace lin = cpu::lin;
+
+// Positions per block. Causal: a block's own part is a masked rows x rows product: about
+// C (m + dh) flops per row on top of the 4 m dh of state update and readout that flops()
+// counts (the products skip the masked triangle tile by tile), and one compensated state update
+// per block; 32 rows balance the two. Bidirectional forms have no own part: larger blocks.
+constexpr int64_t kCausalBlock = 32;
+constexpr int64_t kBidirBlock = 64;
+constexpr int64_t kMaxBlock = std::max(kCausalBlock, kBidirBlock);
+// Performer: the key stabiliser needs every key's dots before the first feature, so the dots
+// are computed twice (a pre-pass for the max, then per block); a sequence whose dots fit in
+// this many floats keeps them from the pre-pass instead (a fixed per-thread buffer, whatever N).
+constexpr int64_t kKeyCacheFloats = 16384;
 // Efficient attention's causal block form reads the state at the block's column max; if a
 // column's prefix max at the block's first row sits more than this below it, the block is
 // done row by row instead (exact online rescaling), so no normaliser underflows.
@@ -74,11 +98,13 @@ struct LinearForm {
   bool key_stabilizer = false;  // performer: per-sequence key max, found in a pre-pass
 };
 
-// Feature maps: map_q / map_k write rows x m features of `rows` contiguous dh-vectors;
-// key_max returns the largest key dot of the rows (performer only; `tmp` is rows x m).
+// Feature maps: map_q / map_k write rows x m features (row stride m) of `rows` contiguous
+// dh-vectors; key_max returns the largest key dot of the rows (performer only; `tmp` is
+// rows x m).
 struct EluPlusOneMap {
+  void finish_k(const float*, int64_t, int64_t, float, float*) const {}
   void map_q(const float* x, int64_t rows, int64_t dh, float* out) const {
-    math::elu_plus_one_row(x, int(rows * dh), out);
+    lin::elu_plus_one(x, rows * dh, out);
   }
   void map_k(const float* x, int64_t rows, int64_t dh, float, float* out) const {
     map_q(x, rows, dh, out);
@@ -87,8 +113,9 @@ struct EluPlusOneMap {
 };
 
 struct LinRecMap {
+  void finish_k(const float*, int64_t, int64_t, float, float*) const {}
   void map_q(const float* x, int64_t rows, int64_t dh, float* out) const {
-    for (int64_t r = 0; r < rows; ++r) math::linrec_feature_row(x + r * dh, int(dh), out + r * dh);
+    lin::linrec_features(x, rows, dh, out);
   }
   void map_k(const float* x, int64_t rows, int64_t dh, float, float* out) const {
     map_q(x, rows, dh, out);
@@ -97,35 +124,46 @@ struct LinRecMap {
 };
 
 struct PerformerMap {
-  const float* w;  // m x dh projection
+  const float* wt;  // dh x m: the projection transposed, times dh^-1/4 (see PerformerCpu)
   int64_t m;
+  // dots[r][l] = w_l . x_r'
   void dots(const float* x, int64_t rows, int64_t dh, float* out) const {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(m), int(dh),
-                math::performer_input_scale(int(dh)), x, int(dh), w, int(dh), 0.0f, out, int(m));
+    lin::Product p;
+    p.M = rows, p.N = m, p.K1 = dh;
+    p.A1 = {x, dh, 1}, p.B1 = wt, p.ldb1 = m;
+    p.C = out, p.ldc = m;
+    lin::run_product(p);
   }
   void map_q(const float* x, int64_t rows, int64_t dh, float* out) const {
     dots(x, rows, dh, out);
     for (int64_t r = 0; r < rows; ++r) {
       float* f = out + r * m;
-      math::performer_finish(f, int(m), math::performer_half_sq_norm(x + r * dh, int(dh)),
-                             math::row_max_f(f, int(m)));
+      lin::performer_finish(f, m, math::performer_half_sq_norm(x + r * dh, int(dh)),
+                            lin::row_max(f, m));
     }
   }
   void map_k(const float* x, int64_t rows, int64_t dh, float key_c, float* out) const {
     dots(x, rows, dh, out);
     for (int64_t r = 0; r < rows; ++r)
-      math::performer_finish(out + r * m, int(m), math::performer_half_sq_norm(x + r * dh, int(dh)),
-                             key_c);
+      lin::performer_finish(out + r * m, m, math::performer_half_sq_norm(x + r * dh, int(dh)),
+                            key_c);
   }
   float key_max(const float* x, int64_t rows, int64_t dh, float* tmp) const {
     dots(x, rows, dh, tmp);
-    return math::row_max_f(tmp, int(rows * m));
+    return lin::row_max(tmp, rows * m);
+  }
+  // key features from dots already computed (the key cache), in place
+  void finish_k(const float* x, int64_t rows, int64_t dh, float key_c, float* d) const {
+    for (int64_t r = 0; r < rows; ++r)
+      lin::performer_finish(d + r * m, m, math::performer_half_sq_norm(x + r * dh, int(dh)),
+                            key_c);
   }
 };
 
 struct EfficientMap {
+  void finish_k(const float*, int64_t, int64_t, float, float*) const {}
   void map_q(const float* x, int64_t rows, int64_t dh, float* out) const {
-    for (int64_t r = 0; r < rows; ++r) math::softmax_row_f(x + r * dh, int(dh), out + r * dh);
+    lin::softmax_rows(x, rows, dh, out);
   }
   // raw keys: the engine exponentiates them against the running column max
   void map_k(const float* x, int64_t rows, int64_t dh, float, float* out) const {
@@ -151,27 +189,33 @@ struct Slot {
   StateView st;
   float* colmax;  // m: a block's column max (column softmax)
   float* zrun;    // m: running normaliser inside a block (column softmax)
-  float* qf;      // kBlock x m
-  float* kf;      // kBlock x m
-  float* a;       // kBlock x kBlock: the block's masked Qf Kf^T
-  // Compensated (Kahan) accumulation of the state over blocks: a block's Kf^T V lands in
-  // `block`, and s_comp / z_comp carry the low-order bits the running sums drop. Without it
-  // the float32 state drifts as O(N eps) once the sum cancels (FAVOR+'s near-uniform
-  // features: 1.6e-5 relative at N = 20000), with it the error stays at O(eps).
-  float* block;   // m x dh
+  float* qf;      // kMaxBlock x m: query features
+  float* kf;      // kMaxBlock x m: key features
+  float* qt;      // m x kCausalBlock: a causal block's query features transposed
+  float* at;      // kCausalBlock x kCausalBlock: A^T, A = Fq Fk^T masked to keys <= query
+  float* factor;  // kMaxBlock: per-row output factors
+  // Compensated (Kahan) accumulation of the state over blocks: s_comp / z_comp carry the
+  // low-order bits the running sums drop. Without it the float32 state drifts as O(N eps)
+  // once the sum cancels (FAVOR+'s near-uniform features: 1.6e-5 relative at N = 20000),
+  // with it the error stays at O(eps). `block` is a block's Kf^T V where the product cannot
+  // add it in place (the BLAS fallback), then the block's column sums of Kf.
+  float* block;   // m x dh + m
   float* s_comp;  // m x dh
   float* z_comp;  // m
+  float* kcache;  // kKeyCacheFloats (performer): a short sequence's key dots
 };
 // `compensated`: the forms whose state is added with Kahan compensation (all but column
 // softmax, which rescales its state as the maxima move) carry the three extra buffers.
-cpu::Sizer slot_sizer(int64_t m, int64_t dh, bool compensated) {
+cpu::Sizer slot_sizer(int64_t m, int64_t dh, bool compensated, bool key_cache) {
   cpu::Sizer s;
   s.add<float>(m * dh).add<float>(m).add<float>(m).add<float>(m).add<float>(m);
-  s.add<float>(kBlock * m).add<float>(kBlock * m).add<float>(kBlock * kBlock);
-  if (compensated) s.add<float>(m * dh).add<float>(m * dh).add<float>(m);
+  s.add<float>(kMaxBlock * m).add<float>(kMaxBlock * m).add<float>(m * kCausalBlock);
+  s.add<float>(kCausalBlock * kCausalBlock).add<float>(kMaxBlock);
+  if (compensated) s.add<float>(m * dh + m).add<float>(m * dh).add<float>(m);
+  if (key_cache) s.add<float>(kKeyCacheFloats);
   return s;
 }
-Slot carve_slot(void* base, int64_t m, int64_t dh, bool compensated) {
+Slot carve_slot(void* base, int64_t m, int64_t dh, bool compensated, bool key_cache) {
   cpu::Carver c(base);
   Slot w{};
   w.st.s = c.take<float>(m * dh);
@@ -179,25 +223,33 @@ Slot carve_slot(void* base, int64_t m, int64_t dh, bool compensated) {
   w.st.cmax = c.take<float>(m);
   w.colmax = c.take<float>(m);
   w.zrun = c.take<float>(m);
-  w.qf = c.take<float>(kBlock * m);
-  w.kf = c.take<float>(kBlock * m);
-  w.a = c.take<float>(kBlock * kBlock);
+  w.qf = c.take<float>(kMaxBlock * m);
+  w.kf = c.take<float>(kMaxBlock * m);
+  w.qt = c.take<float>(m * kCausalBlock);
+  w.at = c.take<float>(kCausalBlock * kCausalBlock);
+  w.factor = c.take<float>(kMaxBlock);
   if (compensated) {
-    w.block = c.take<float>(m * dh);
+    w.block = c.take<float>(m * dh + m);
     w.s_comp = c.take<float>(m * dh);
     w.z_comp = c.take<float>(m);
   }
+  if (key_cache) w.kcache = c.take<float>(kKeyCacheFloats);
   return w;
+}
+
+// Chunks per sequence of the run (> 1 only when sequences are fewer than threads).
+int64_t sequence_chunks(const Problem& p, int nt) {
+  return chunks_per_sequence(p.sequences(), (p.seq_len + kBidirBlock - 1) / kBidirBlock, nt);
 }
 
 // Scratch: one Slot per thread, then (only when sequences are chunked) one state and one key
 // max per (sequence, chunk). Nothing depends on N beyond the chunk count (<= threads).
-size_t linear_scratch_bytes(const Problem& p, int64_t m, bool compensated) {
+size_t linear_scratch_bytes(const Problem& p, int64_t m, bool compensated,
+                            bool key_cache = false) {
   const int nt = cpu::max_threads();
   const int64_t S = p.sequences(), dh = p.head_dim;
-  const int64_t blocks = (p.seq_len + kBlock - 1) / kBlock;
-  const int64_t C = chunks_per_sequence(S, blocks, nt);
-  size_t bytes = slot_sizer(m, dh, compensated).bytes() * size_t(nt);
+  const int64_t C = sequence_chunks(p, nt);
+  size_t bytes = slot_sizer(m, dh, compensated, key_cache).bytes() * size_t(nt);
   if (C > 1)
     bytes += cpu::Sizer().add<float>(S * C * state_stride(m, dh)).add<float>(S * C).bytes();
   return bytes;
@@ -211,14 +263,14 @@ class LinearEngine {
 
   void run(void* scratch, float* out, int nt) const {
     const int64_t S = p_.sequences();
-    const int64_t blocks = (N_ + kBlock - 1) / kBlock;
-    const int64_t C = chunks_per_sequence(S, blocks, nt);
-    const size_t slot_bytes = slot_sizer(m_, dh_, !f_.column_softmax).bytes();
+    const int64_t C = sequence_chunks(p_, nt);
+    const size_t slot_bytes = slot_sizer(m_, dh_, !f_.column_softmax, f_.key_stabilizer).bytes();
     char* slots = static_cast<char*>(scratch);
     if (C == 1) {
 #pragma omp parallel num_threads(nt)
       {
-        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax);
+        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
+                            f_.key_stabilizer);
 #pragma omp for schedule(dynamic)
         for (int64_t s = 0; s < S; ++s) whole_sequence(s, w, out);
       }
@@ -228,14 +280,16 @@ class LinearEngine {
     cpu::Carver shared(slots + slot_bytes * size_t(cpu::max_threads()));
     float* states = shared.take<float>(S * C * state_stride(m_, dh_));
     float* key_c = shared.take<float>(S * C);
-    const int64_t chunk_len = (blocks + C - 1) / C * kBlock;
+    const int64_t blocks = (N_ + kBidirBlock - 1) / kBidirBlock;
+    const int64_t chunk_len = (blocks + C - 1) / C * kBidirBlock;
     auto range = [&](int64_t c) {
       return std::pair{std::min(N_, c * chunk_len), std::min(N_, (c + 1) * chunk_len)};
     };
     if (f_.key_stabilizer) {
 #pragma omp parallel num_threads(nt)
       {
-        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax);
+        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
+                            f_.key_stabilizer);
 #pragma omp for schedule(static) collapse(2)
         for (int64_t s = 0; s < S; ++s)
           for (int64_t c = 0; c < C; ++c) {
@@ -250,7 +304,8 @@ class LinearEngine {
     const int64_t local_chunks = p_.causal ? C - 1 : C;
 #pragma omp parallel num_threads(nt)
     {
-      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax);
+      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
+                            f_.key_stabilizer);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
         for (int64_t c = 0; c < local_chunks; ++c) {
@@ -258,8 +313,8 @@ class LinearEngine {
           zero(st);
           reset_compensation(w);
           const auto [i0, i1] = range(c);
-          for (int64_t i = i0; i < i1; i += kBlock) {
-            const int64_t rows = std::min(kBlock, i1 - i);
+          for (int64_t i = i0; i < i1; i += kBidirBlock) {
+            const int64_t rows = std::min(kBidirBlock, i1 - i);
             key_block(st, s, i, rows, f_.key_stabilizer ? key_c[s * C] : 0.0f, w);
             absorb(st, w.kf, in_.v + (s * N_ + i) * dh_, rows, w);
           }
@@ -285,7 +340,8 @@ class LinearEngine {
     // pass 2: every chunk's outputs
 #pragma omp parallel num_threads(nt)
     {
-      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax);
+      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
+                            f_.key_stabilizer);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
         for (int64_t c = 0; c < C; ++c) {
@@ -342,17 +398,15 @@ class LinearEngine {
 
   float key_max(int64_t s, int64_t i0, int64_t i1, const Slot& w) const {
     float mx = math::neg_inf_f();
-    for (int64_t i = i0; i < i1; i += kBlock)
+    for (int64_t i = i0; i < i1; i += kMaxBlock)
       mx = math::max_f(
-          mx, map_.key_max(in_.k + (s * N_ + i) * dh_, std::min(kBlock, i1 - i), dh_, w.kf));
+          mx, map_.key_max(in_.k + (s * N_ + i) * dh_, std::min(kMaxBlock, i1 - i), dh_, w.kf));
     return mx;
   }
 
   // Raw column max of the block's keys (already copied into kf) into w.colmax.
   void block_column_max(const StateView& st, int64_t rows, const Slot& w) const {
-    std::copy(st.cmax, st.cmax + m_, w.colmax);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < m_; ++c) w.colmax[c] = math::max_f(w.colmax[c], w.kf[r * m_ + c]);
+    lin::column_reduce<true>(w.kf, rows, m_, st.cmax, w.colmax);
   }
   // Column softmax: move the state to the new column max and exponentiate the block's keys.
   void rescale_and_exp(const StateView& st, int64_t rows, const Slot& w) const {
@@ -364,23 +418,27 @@ class LinearEngine {
       }
       st.cmax[c] = w.colmax[c];
     }
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < m_; ++c)
-        w.kf[r * m_ + c] = math::exp_f(w.kf[r * m_ + c] - st.cmax[c]);
+    for (int64_t r = 0; r < rows; ++r) lin::exp_shifted(w.kf + r * m_, st.cmax, m_, w.kf + r * m_);
   }
 
   // Key features of positions [i, i + rows) into w.kf (for column softmax: state moved to the
   // block's max, keys exponentiated).
-  void key_block(const StateView& st, int64_t s, int64_t i, int64_t rows, float key_c,
-                 const Slot& w) const {
-    map_.map_k(in_.k + (s * N_ + i) * dh_, rows, dh_, key_c, w.kf);
+  // kcache: the sequence's key dots (performer, short sequences), finished in place instead.
+  const float* key_block(const StateView& st, int64_t s, int64_t i, int64_t rows, float key_c,
+                         const Slot& w, float* kcache = nullptr) const {
+    const float* k = in_.k + (s * N_ + i) * dh_;
+    if (kcache) {
+      map_.finish_k(k, rows, dh_, key_c, kcache + i * m_);
+      return kcache + i * m_;
+    }
+    map_.map_k(k, rows, dh_, key_c, w.kf);
     if (f_.column_softmax) {
       block_column_max(st, rows, w);
       rescale_and_exp(st, rows, w);
     }
+    return w.kf;
   }
 
-  // S += Kf^T V, z += column sums of Kf.
   // Starts a new compensated accumulation into the state the slot works on.
   void reset_compensation(const Slot& w) const {
     if (f_.column_softmax) return;
@@ -392,92 +450,263 @@ class LinearEngine {
   // adds directly; the other forms add each block with Kahan compensation (see Slot).
   void absorb(const StateView& st, const float* kf, const float* v, int64_t rows,
               const Slot& w) const {
+    lin::Product p;
+    p.M = m_, p.N = dh_, p.K1 = rows;
+    p.A1 = {kf, 1, m_}, p.B1 = v, p.ldb1 = dh_;  // Kf^T: row c of the product is feature c
+    p.C = st.s, p.ldc = dh_;
     if (f_.column_softmax) {  // (its slot has no compensation buffers)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(m_), int(dh_), int(rows), 1.0f,
-                  kf, int(m_), v, int(dh_), 1.0f, st.s, int(dh_));
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < m_; ++c) st.z[c] += kf[r * m_ + c];
+      p.mode = lin::Store::add;
+      lin::run_product(p);
+      lin::column_reduce<false>(kf, rows, m_, st.z, st.z);
       return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(m_), int(dh_), int(rows), 1.0f, kf,
-                int(m_), v, int(dh_), 0.0f, w.block, int(dh_));
-    kahan_add(st.s, w.s_comp, w.block, m_ * dh_);
+    p.mode = lin::Store::kahan, p.comp = w.s_comp, p.tmp = w.block;
+    lin::run_product(p);
     if (f_.denominator) {
-      std::fill(w.block, w.block + m_, 0.0f);  // the block's column sums of Kf
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < m_; ++c) w.block[c] += kf[r * m_ + c];
-      kahan_add(st.z, w.z_comp, w.block, m_);
-    }
-  }
-  static void kahan_add(float* sum, float* comp, const float* add, int64_t n) {
-    for (int64_t x = 0; x < n; ++x) {
-      const float y = add[x] - comp[x];
-      const float t = sum[x] + y;
-      comp[x] = (t - sum[x]) - y;
-      sum[x] = t;
+      float* zb = w.block + m_ * dh_;  // the block's column sums of Kf
+      std::fill(zb, zb + m_, 0.0f);
+      lin::column_reduce<false>(kf, rows, m_, zb, zb);
+      for (int64_t c = 0; c < m_; ++c) {
+        const float y = zb[c] - w.z_comp[c];
+        const float t = st.z[c] + y;
+        w.z_comp[c] = (t - st.z[c]) - y;
+        st.z[c] = t;
+      }
     }
   }
 
   void whole_sequence(int64_t s, const Slot& w, float* out) const {
-    const float key_c = f_.key_stabilizer ? key_max(s, 0, N_, w) : 0.0f;
+    // performer: the key max, keeping the dots when they fit the cache
+    float* kcache = f_.key_stabilizer && N_ * m_ <= kKeyCacheFloats ? w.kcache : nullptr;
+    float key_c = 0.0f;
+    if (kcache) {
+      for (int64_t i = 0; i < N_; i += kMaxBlock)
+        map_.key_max(in_.k + (s * N_ + i) * dh_, std::min(kMaxBlock, N_ - i), dh_, kcache + i * m_);
+      key_c = lin::row_max(kcache, N_ * m_);
+    } else if (f_.key_stabilizer) {
+      key_c = key_max(s, 0, N_, w);
+    }
     zero(w.st);
     reset_compensation(w);
     if (p_.causal) {
-      causal_range(s, 0, N_, key_c, w, out);
+      causal_range(s, 0, N_, key_c, w, out, kcache);
       return;
     }
-    for (int64_t i = 0; i < N_; i += kBlock) {
-      const int64_t rows = std::min(kBlock, N_ - i);
-      key_block(w.st, s, i, rows, key_c, w);
-      absorb(w.st, w.kf, in_.v + (s * N_ + i) * dh_, rows, w);
+    for (int64_t i = 0; i < N_; i += kBidirBlock) {
+      const int64_t rows = std::min(kBidirBlock, N_ - i);
+      const float* kf = key_block(w.st, s, i, rows, key_c, w, kcache);
+      absorb(w.st, kf, in_.v + (s * N_ + i) * dh_, rows, w);
     }
     finalize_bidirectional(w.st);
     read_range(s, 0, N_, w.st, w, out);
   }
 
-  // Bidirectional outputs of positions [i0, i1): O = Qf S, each row times its factor.
+  // Output factors of `rows` rows from their denominators (den[r] = fq_r . z): scale / (den +
+  // eps), or scale alone; null when every factor is 1.
+  const float* factors(float* den, int64_t rows) const {
+    if (f_.denominator) {
+      for (int64_t r = 0; r < rows; ++r) den[r] = f_.scale / (den[r] + math::kLinearDenominatorEps);
+      return den;
+    }
+    if (f_.scale == 1.0f) return nullptr;
+    std::fill(den, den + rows, f_.scale);
+    return den;
+  }
+
+  // Bidirectional outputs of positions [i0, i1): O = Fq S, each row times its factor.
   void read_range(int64_t s, int64_t i0, int64_t i1, const StateView& st, const Slot& w,
                   float* out) const {
-    for (int64_t i = i0; i < i1; i += kBlock) {
-      const int64_t rows = std::min(kBlock, i1 - i);
-      float* o = out + (s * N_ + i) * dh_;
+#if defined(__AVX512F__)
+    if (small())
+      return m_ == 16 ? read_range_small<16>(s, i0, i1, st, w, out)
+                      : read_range_small<0>(s, i0, i1, st, w, out);
+#endif
+    for (int64_t i = i0; i < i1; i += kMaxBlock) {
+      const int64_t rows = std::min(kMaxBlock, i1 - i);
       map_.map_q(in_.q + (s * N_ + i) * dh_, rows, dh_, w.qf);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh_), int(m_), 1.0f,
-                  w.qf, int(m_), st.s, int(dh_), 0.0f, o, int(dh_));
+      if (f_.denominator)
+        for (int64_t r = 0; r < rows; ++r) w.factor[r] = lin::row_dot(w.qf + r * m_, st.z, m_);
+      lin::Product p;
+      p.M = rows, p.N = dh_, p.K1 = m_;
+      p.A1 = {w.qf, m_, 1}, p.B1 = st.s, p.ldb1 = dh_;
+      p.C = out + (s * N_ + i) * dh_, p.ldc = dh_;
+      p.row_scale = factors(w.factor, rows);
+      lin::run_product(p);
+    }
+  }
+
+  // Column softmax, causal, a block of raw keys in w.kf and query features in w.qf: moves the
+  // state to the block's column max and exponentiates the keys. Returns false when a column
+  // jumps by more than kColumnSafeRange inside the block (rare); the block is then done here,
+  // row by row with exact online rescaling.
+  bool column_block(int64_t rows, const float* v, float* o, const Slot& w) const {
+    block_column_max(w.st, rows, w);
+    bool safe = true;
+    for (int64_t c = 0; c < m_; ++c)
+      safe &= math::max_f(w.st.cmax[c], w.kf[c]) >= w.colmax[c] - kColumnSafeRange;
+    if (safe) {
+      rescale_and_exp(w.st, rows, w);
+      return true;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      math::column_softmax_update(w.st.s, w.st.z, w.st.cmax, w.kf + r * m_, v + r * dh_,
+                                  int(dh_));
+      math::column_softmax_readout(w.qf + r * m_, w.st.s, w.st.z, int(dh_), o + r * dh_);
+    }
+    return false;
+  }
+
+  // Small heads (m = dh <= 16, AVX-512): a state row is one vector, so the whole state of a
+  // block lives in registers and positions go one at a time: S += fk v^T, then o = fq^T S, no
+  // masked intra-block product (which would cost more than the state work at this size).
+  // Blocks of kMaxBlock positions: the block's features are formed together, and the block
+  // joins the memory state through the compensated product (the registers' running sum is
+  // only used within the block, so its rounding does not accumulate along the sequence).
+  bool small() const {
+#if defined(__AVX512F__)
+    return m_ == dh_ && dh_ <= 16;
+#else
+    return false;
+#endif
+  }
+
+#if defined(__AVX512F__)
+  template <int M>
+  void causal_range_small(int64_t s, int64_t i0, int64_t i1, float key_c, const Slot& w,
+                          float* out) const {
+    const __mmask16 lanes = lin::tail_mask(dh_);
+    const int m = M > 0 ? M : int(m_);
+    const bool column_softmax = f_.column_softmax, denominator = f_.denominator;
+    const float scale = f_.scale;
+    float* const ss = w.st.s;
+    float* const sz = w.st.z;
+    const float* const kf = w.kf;
+    const float* const qf = w.qf;
+    alignas(64) float ab[16];
+    for (int64_t i = i0; i < i1; i += kMaxBlock) {
+      const int64_t rows = std::min(kMaxBlock, i1 - i);
+      const float* v = in_.v + (s * N_ + i) * dh_;
+      float* o = out + (s * N_ + i) * dh_;
+      map_.map_k(in_.k + (s * N_ + i) * dh_, rows, dh_, key_c, w.kf);
+      map_.map_q(in_.q + (s * N_ + i) * dh_, rows, dh_, w.qf);
+      if (column_softmax && !column_block(rows, v, o, w)) continue;
+      __m512 S[16];
+#pragma GCC unroll 16
+      for (int c = 0; c < 16; ++c)
+        S[c] = c < m ? _mm512_maskz_loadu_ps(lanes, ss + c * dh_) : _mm512_setzero_ps();
+      __m512 z = _mm512_maskz_loadu_ps(lanes, sz);
       for (int64_t r = 0; r < rows; ++r) {
-        const float factor =
-            math::linear_output_factor(w.qf + r * m_, f_.denominator ? st.z : nullptr, int(m_),
-                                       math::kLinearDenominatorEps, f_.scale);
-        if (factor != 1.0f)
-          for (int64_t e = 0; e < dh_; ++e) o[r * dh_ + e] *= factor;
+        const __m512 vr = _mm512_maskz_loadu_ps(lanes, v + r * dh_);
+        const float* fk = kf + r * m;
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; ++c)
+          if (c < m) S[c] = _mm512_fmadd_ps(_mm512_set1_ps(fk[c]), vr, S[c]);
+        z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(lanes, fk));
+        const __m512 fq = _mm512_maskz_loadu_ps(lanes, qf + r * m);
+        const float* a = qf + r * m;
+        if (column_softmax) {  // the query's weights over columns: softmax(q) / z_r
+          _mm512_store_ps(ab, _mm512_maskz_div_ps(lanes, fq, z));
+          a = ab;
+        }
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps()};
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; ++c)
+          if (c < m) acc[c % 4] = _mm512_fmadd_ps(_mm512_set1_ps(a[c]), S[c], acc[c % 4]);
+        __m512 ov = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        if (denominator)
+          ov = _mm512_mul_ps(ov, _mm512_set1_ps(scale / (_mm512_reduce_add_ps(_mm512_mul_ps(fq, z)) +
+                                                         math::kLinearDenominatorEps)));
+        else if (scale != 1.0f)
+          ov = _mm512_mul_ps(ov, _mm512_set1_ps(scale));
+        _mm512_mask_storeu_ps(o + r * dh_, lanes, ov);
+      }
+      if (column_softmax) {  // no compensation: the registers are the state
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; ++c)
+          if (c < m) _mm512_mask_storeu_ps(ss + c * dh_, lanes, S[c]);
+        _mm512_mask_storeu_ps(sz, lanes, z);
+      } else {
+        absorb(w.st, w.kf, v, rows, w);
       }
     }
   }
 
-  // Causal outputs of positions [i0, i1) from the state in w.st (the state before i0).
-  void causal_range(int64_t s, int64_t i0, int64_t i1, float key_c, const Slot& w,
-                    float* out) const {
-    for (int64_t i = i0; i < i1; i += kBlock) {
-      const int64_t rows = std::min(kBlock, i1 - i);
+  // Bidirectional outputs with the state in registers.
+  template <int M>
+  void read_range_small(int64_t s, int64_t i0, int64_t i1, const StateView& st, const Slot& w,
+                        float* out) const {
+    const __mmask16 lanes = lin::tail_mask(dh_);
+    const int m = M > 0 ? M : int(m_);
+    const bool denominator = f_.denominator;
+    const float scale = f_.scale;
+    const float* const qf = w.qf;
+    __m512 S[16];
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c)
+      S[c] = c < m ? _mm512_maskz_loadu_ps(lanes, st.s + c * dh_) : _mm512_setzero_ps();
+    const __m512 z = _mm512_maskz_loadu_ps(lanes, st.z);
+    for (int64_t i = i0; i < i1; i += kMaxBlock) {
+      const int64_t rows = std::min(kMaxBlock, i1 - i);
+      float* o = out + (s * N_ + i) * dh_;
+      map_.map_q(in_.q + (s * N_ + i) * dh_, rows, dh_, w.qf);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* a = qf + r * m;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps()};
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; ++c)
+          if (c < m) acc[c % 4] = _mm512_fmadd_ps(_mm512_set1_ps(a[c]), S[c], acc[c % 4]);
+        __m512 ov = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        if (denominator)
+          ov = _mm512_mul_ps(
+              ov, _mm512_set1_ps(scale / (_mm512_reduce_add_ps(_mm512_mul_ps(
+                                              _mm512_maskz_loadu_ps(lanes, a), z)) +
+                                          math::kLinearDenominatorEps)));
+        else if (scale != 1.0f)
+          ov = _mm512_mul_ps(ov, _mm512_set1_ps(scale));
+        _mm512_mask_storeu_ps(o + r * dh_, lanes, ov);
+      }
+    }
+  }
+#endif
+
+  // Causal outputs of positions [i0, i1) from the state in w.st (the state before i0). Per
+  // block, with the query features transposed (Fq^T, m x rows): A^T = Fk Fq^T masked to keys
+  // at or before the query, the denominators z^T Fq^T + column sums of A^T, then
+  // O = Fq S + A V in one product whose row tiles stop at their last key, and the block joins
+  // the state.
+  void causal_range(int64_t s, int64_t i0, int64_t i1, float key_c, const Slot& w, float* out,
+                    float* kcache = nullptr) const {
+#if defined(__AVX512F__)
+    if (small())  // (never the performer: m != dh there, so no key cache)
+      return m_ == 16 ? causal_range_small<16>(s, i0, i1, key_c, w, out)
+                      : causal_range_small<0>(s, i0, i1, key_c, w, out);
+#endif
+    constexpr int64_t ld = kCausalBlock;  // of qt and at
+    // small heads: half blocks (the own part costs ~ C (m + dh) per row, the state m dh)
+    const int64_t cb = dh_ <= 32 ? kCausalBlock / 2 : kCausalBlock;
+    for (int64_t i = i0; i < i1; i += cb) {
+      const int64_t rows = std::min(cb, i1 - i);
       const float* q = in_.q + (s * N_ + i) * dh_;
       const float* v = in_.v + (s * N_ + i) * dh_;
       float* o = out + (s * N_ + i) * dh_;
-      map_.map_k(in_.k + (s * N_ + i) * dh_, rows, dh_, key_c, w.kf);
+      if (i + 3 * cb <= i1) {  // the inputs two blocks ahead into L2
+        const int64_t ahead = 2 * cb * dh_;
+        lin::prefetch_l2(q + ahead, cb * dh_);
+        lin::prefetch_l2(in_.k + (s * N_ + i) * dh_ + ahead, cb * dh_);
+        lin::prefetch_l2(v + ahead, cb * dh_);
+      }
+      const float* kf = w.kf;
+      if (kcache) {
+        kf = kcache + i * m_;
+        map_.finish_k(in_.k + (s * N_ + i) * dh_, rows, dh_, key_c, kcache + i * m_);
+      } else {
+        map_.map_k(in_.k + (s * N_ + i) * dh_, rows, dh_, key_c, w.kf);
+      }
       map_.map_q(q, rows, dh_, w.qf);
       if (f_.column_softmax) {
-        block_column_max(w.st, rows, w);
-        bool safe = true;
-        for (int64_t c = 0; c < m_; ++c)
-          safe &= math::max_f(w.st.cmax[c], w.kf[c]) >= w.colmax[c] - kColumnSafeRange;
-        if (!safe) {  // rare: a key column jumps by > kColumnSafeRange inside the block
-          for (int64_t r = 0; r < rows; ++r) {
-            math::column_softmax_update(w.st.s, w.st.z, w.st.cmax, w.kf + r * m_, v + r * dh_,
-                                        int(dh_));
-            math::column_softmax_readout(w.qf + r * m_, w.st.s, w.st.z, int(dh_), o + r * dh_);
-          }
-          continue;
-        }
-        rescale_and_exp(w.st, rows, w);
+        if (!column_block(rows, v, o, w)) continue;
         // query row r reads the state through z_r = z + sum_{j<=r} exp(k_j - cmax)
         std::copy(w.st.z, w.st.z + m_, w.zrun);
         for (int64_t r = 0; r < rows; ++r)
@@ -486,28 +715,30 @@ class LinearEngine {
             w.qf[r * m_ + c] /= w.zrun[c];
           }
       }
-      // the block's own part: A = Qf Kf^T with keys after the query masked
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(rows), int(m_), 1.0f,
-                  w.qf, int(m_), w.kf, int(m_), 0.0f, w.a, int(kBlock));
-      for (int64_t r = 0; r < rows; ++r)
-        std::fill(w.a + r * kBlock + r + 1, w.a + r * kBlock + rows, 0.0f);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh_), int(rows), 1.0f,
-                  w.a, int(kBlock), v, int(dh_), 0.0f, o, int(dh_));
-      // the past: + Qf S
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh_), int(m_), 1.0f,
-                  w.qf, int(m_), w.st.s, int(dh_), 1.0f, o, int(dh_));
-      for (int64_t r = 0; r < rows; ++r) {
-        float factor = f_.scale;
-        if (f_.denominator) {
-          float den = 0.0f;
-          for (int64_t j = 0; j <= r; ++j) den += w.a[r * kBlock + j];
-          den += math::dot_f(w.qf + r * m_, w.st.z, int(m_));
-          factor = f_.scale / (den + math::kLinearDenominatorEps);
-        }
-        if (factor != 1.0f)
-          for (int64_t e = 0; e < dh_; ++e) o[r * dh_ + e] *= factor;
+      lin::transpose(w.qf, m_, rows, m_, w.qt, ld);
+      // A^T = Fk Fq^T by 16 queries at a time, each with the keys up to its last query, then
+      // keys after the query masked: row j keeps columns r >= j
+      for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        lin::Product a;
+        a.M = std::min(rows, r0 + 16), a.N = std::min<int64_t>(16, rows - r0), a.K1 = m_;
+        a.A1 = {kf, m_, 1}, a.B1 = w.qt + r0, a.ldb1 = ld;
+        a.C = w.at + r0, a.ldc = ld;
+        lin::run_product(a);
       }
-      absorb(w.st, w.kf, v, rows, w);
+      for (int64_t j = 1; j < rows; ++j) std::fill(w.at + j * ld, w.at + j * ld + j, 0.0f);
+      if (f_.denominator) {  // den_r = fq_r . z + sum_j A[r][j], for all rows at once
+        lin::weighted_rows_sum(w.qt, ld, m_, w.st.z, rows, w.factor, false);
+        lin::weighted_rows_sum(w.at, ld, rows, nullptr, rows, w.factor, true);
+      }
+      // O = Fq S + A V, A read through A^T; row tile [r, r + t) needs the keys < r + t
+      lin::Product p;
+      p.M = rows, p.N = dh_;
+      p.K1 = m_, p.A1 = {w.qt, 1, ld}, p.B1 = w.st.s, p.ldb1 = dh_;
+      p.K2 = rows, p.A2 = {w.at, 1, ld}, p.B2 = v, p.ldb2 = dh_, p.causal_k2 = true;
+      p.C = o, p.ldc = dh_;
+      p.row_scale = factors(w.factor, rows);
+      lin::run_product(p);
+      absorb(w.st, kf, v, rows, w);
     }
   }
 
@@ -660,20 +891,26 @@ class PerformerCpu final : public Kernel {
   static int64_t features(const Problem& p) {
     return random_features::performer_features(p.features, p.head_dim);
   }
-  // prepared: the float m x dh projection, then the generator's double work block.
+  // prepared: the projection as the kernel reads it, transposed (dh x m) and times dh^-1/4
+  // (so the dots are one product with the raw rows), then the generator's m x dh float output
+  // and its double work block.
   WorkspaceSize workspace(const Problem& p) const override {
     const int64_t m = features(p), dh = p.head_dim;
     cpu::Sizer prep;
-    prep.add<float>(m * dh).add<double>(
+    prep.add<float>(dh * m).add<float>(m * dh).add<double>(
         int64_t(random_features::performer_projection_work_elems(dh)));
-    return {prep.bytes(), linear_scratch_bytes(p, m, /*compensated=*/true)};
+    return {prep.bytes(), linear_scratch_bytes(p, m, /*compensated=*/true, /*key_cache=*/true)};
   }
   void prepare(const Problem& p, const Inputs&, void* prepared, const ExecContext&) const override {
     const int64_t m = features(p), dh = p.head_dim;
     cpu::Carver c(prepared);
+    float* wt = c.take<float>(dh * m);
     float* w = c.take<float>(m * dh);
     double* work = c.take<double>(int64_t(random_features::performer_projection_work_elems(dh)));
     random_features::performer_projection(m, dh, p.seed, work, w);
+    const float scale = math::performer_input_scale(int(dh));
+    for (int64_t l = 0; l < m; ++l)
+      for (int64_t c = 0; c < dh; ++c) wt[c * m + l] = scale * w[l * dh + c];
   }
   void run(const Problem& p, const Inputs& in, const void* prepared, void* scratch, float* out,
            const ExecContext& ctx) const override {
@@ -737,9 +974,7 @@ class PerformerCpu final : public Kernel {
 class EfficientAttentionCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i =
-        method_info("efficient_attention", Backend::cpu, "linear",
-                    "Efficient Attention (Shen et al.): softmax_rows(Q) (softmax_cols(K)^T V)");
+    static const KernelInfo i = efficient_attention_info(Backend::cpu);
     return i;
   }
   WorkspaceSize workspace(const Problem& p) const override {
@@ -809,24 +1044,83 @@ class HydraCpu final : public Kernel {
     const int64_t d = p.heads * p.head_dim;
     return std::max<int64_t>(1, std::min((nt + p.batch - 1) / p.batch, d / 16));
   }
-  // Per thread a width-d accumulator; with column groups also the inverse norms of q and k of
-  // every position (2 floats per position: linear in N).
+  // Positions per block of the one-batch-element-per-thread path.
+  static constexpr int64_t kBlock = 64;
+  static cpu::Sizer slot_sizer(int64_t d) {
+    return cpu::Sizer().add<float>(d).add<float>(kBlock).add<float>(kBlock);
+  }
+  // Per thread a width-d accumulator and a block's inverse norms of k and q; with column groups
+  // also the inverse norms of q and k of every position (2 floats per position: linear in N).
   WorkspaceSize workspace(const Problem& p) const override {
     const int nt = cpu::max_threads();
     const int64_t d = p.heads * p.head_dim;
     cpu::Sizer s;
-    for (int t = 0; t < nt; ++t) s.add<float>(d);
+    for (int t = 0; t < nt; ++t) s.add<float>(d).add<float>(kBlock).add<float>(kBlock);
     if (column_groups(p, nt) > 1) s.add<float>(p.batch * p.seq_len).add<float>(p.batch * p.seq_len);
     return {0, s.bytes()};
   }
+
+  // One batch element on one thread: positions in blocks of kBlock, each block's inverse norms
+  // first (squares over the whole width, position by position), then head by head down the
+  // block's contiguous rows with the head's part of the accumulator in registers.
+  static void stream_batch(const Problem& p, const Inputs& in, int64_t b, float* acc, float* rk,
+                           float* rq, float* out) {
+    const int64_t H = p.heads, N = p.seq_len, dh = p.head_dim;
+    const int64_t head = N * dh;  // floats from one head's rows to the next head's
+    auto base = [&](const float* x, int64_t n) { return x + (b * H * N + n) * dh; };
+    auto norms = [&](const float* x, int64_t n0, int64_t rows, float* r) {
+      for (int64_t i = 0; i < rows; ++i)
+        r[i] = math::inv_l2_norm_f(lin::sum_squares_strided(base(x, n0 + i), H, head, dh));
+    };
+    std::fill(acc, acc + H * dh, 0.0f);
+    const int64_t block = kBlock;
+    if (p.causal) {
+      for (int64_t n0 = 0; n0 < N; n0 += block) {
+        const int64_t rows = std::min(block, N - n0);
+        norms(in.k, n0, rows, rk);
+        norms(in.q, n0, rows, rq);
+        for (int64_t h = 0; h < H; ++h)
+          lin::hydra_rows(base(in.q, n0) + h * head, base(in.k, n0) + h * head,
+                          base(in.v, n0) + h * head, rk, rq, rows, dh, acc + h * dh,
+                          out + (b * H * N + n0) * dh + h * head);
+      }
+      return;
+    }
+    for (int64_t n0 = 0; n0 < N; n0 += block) {
+      const int64_t rows = std::min(block, N - n0);
+      norms(in.k, n0, rows, rk);
+      for (int64_t h = 0; h < H; ++h)
+        lin::hydra_rows(nullptr, base(in.k, n0) + h * head, base(in.v, n0) + h * head, rk,
+                        nullptr, rows, dh, acc + h * dh, nullptr);
+    }
+    for (int64_t n0 = 0; n0 < N; n0 += block) {
+      const int64_t rows = std::min(block, N - n0);
+      norms(in.q, n0, rows, rq);
+      for (int64_t h = 0; h < H; ++h)
+        lin::hydra_rows(base(in.q, n0) + h * head, nullptr, nullptr, nullptr, rq, rows, dh,
+                        acc + h * dh, out + (b * H * N + n0) * dh + h * head);
+    }
+  }
+
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
     const int nt = cpu::threads_for(ctx);
     const int64_t Bt = p.batch, H = p.heads, N = p.seq_len, dh = p.head_dim, d = H * dh;
     const int64_t G = column_groups(p, nt);
-    const size_t acc_bytes = cpu::Sizer().add<float>(d).bytes();
+    const size_t acc_bytes = slot_sizer(d).bytes();
     char* base = static_cast<char*>(scratch);
     auto acc_of = [&](int t) { return reinterpret_cast<float*>(base + acc_bytes * size_t(t)); };
+    if (G == 1) {  // one batch element per thread
+#pragma omp parallel for num_threads(nt) schedule(dynamic)
+      for (int64_t b = 0; b < Bt; ++b) {
+        cpu::Carver c(acc_of(omp_get_thread_num()));
+        float* acc = c.take<float>(d);
+        float* rk = c.take<float>(kBlock);
+        float* rq = c.take<float>(kBlock);
+        stream_batch(p, in, b, acc, rk, rq, out);
+      }
+      return;
+    }
 
     // row of position n, head hh of batch element b
     auto at = [&](const float* x, int64_t b, int64_t hh, int64_t n) {
@@ -867,14 +1161,6 @@ class HydraCpu final : public Kernel {
       }
     };
 
-    if (G == 1) {  // one batch element per thread, norms computed as the positions stream
-#pragma omp parallel for num_threads(nt) schedule(dynamic)
-      for (int64_t b = 0; b < Bt; ++b)
-        stream(
-            acc_of(omp_get_thread_num()), b, 0, d, [&](int64_t n) { return inv_norm(in.k, b, n); },
-            [&](int64_t n) { return inv_norm(in.q, b, n); });
-      return;
-    }
     // column groups: the norms first (parallel over positions), then each group streams
     float* rk = reinterpret_cast<float*>(base + acc_bytes * size_t(cpu::max_threads()));
     float* rq = rk + cpu::Sizer().add<float>(Bt * N).bytes() / sizeof(float);
