@@ -1,20 +1,25 @@
 // Vanilla softmax attention on the CPU (kernels.md section 1). Two versions:
 //   vanilla_materialized  S = scale Q K^T and P = softmax(S) in one b*h*N*N workspace (softmax
 //                         in place), both products through CBLAS sgemm. The papers' baseline.
-//                         Causal: blocks of query rows multiply only the keys they see.
-//   vanilla_flash         BLOCK_M queries stream over BLOCK_N-key tiles with the online softmax
-//                         of math/softmax.hpp, the two tile products through sgemm;
+//                         Row blocks of R queries go through scores -> softmax -> output while
+//                         their slice of the buffer is in cache; causal blocks multiply only
+//                         the keys they see. Phases reported to ctx.phases (phases.hpp).
+//   vanilla_flash         fused: blocks of queries stream over tiles of keys with the online
+//                         softmax of math/softmax.hpp; both tile products are register-blocked
+//                         AVX-512 micro-kernels (cpu/flash_tiles.hpp; portable fallback);
 //                         O(BLOCK * dh) scratch per thread; causal key tiles above the
-//                         diagonal are skipped.
+//                         diagonal are skipped, the diagonal tile masked.
 // The float64 reference (reference.hpp, vanilla_reference_rows) checks both.
-// Run: ./run_all.sh test (tests/test_kernels_cpu.cpp), or the harness.
+// Run: ./run_all.sh test (tests/test_kernels_cpu.cpp, tests/test_vanilla_cpu.cpp), or the harness.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "attnbench/cpu/flash_tiles.hpp"
 #include "attnbench/cpu_util.hpp"
 #include "attnbench/descriptions.hpp"
 #include "attnbench/math/softmax.hpp"
+#include "attnbench/phases.hpp"
 #include "attnbench/reference.hpp"
 
 namespace attnbench {
@@ -41,23 +46,67 @@ class VanillaCpuBase : public Kernel {
 // vanilla_materialized
 
 // Softmax of one score row in place over its first `len` entries (the keys it may see);
-// entries [len, fill_end) are masked keys and get probability 0.
-void softmax_row_inplace(float* row, int64_t len, int64_t fill_end) {
-  float mx = -std::numeric_limits<float>::infinity();
+// entries [len, fill_end) are masked keys and get probability 0. The row is read from memory
+// once and written once: it stays in L1/L2 between the passes. With AVX-512 the max and the
+// sum are kept per lane of 16 (fixed-size inner loops the compiler vectorizes, exp_f
+// included; a plain float reduction stays scalar without -ffast-math). Without it GCC cannot
+// if-convert exp_f (no masked blends), the loops stay scalar, and the plain form is cheaper.
+// `next` (the row processed next, or null) is prefetched during the exp pass, so that reading
+// it from memory overlaps this row's arithmetic (the pass is otherwise memory- then
+// compute-bound in turn, e.g. at dh = 1024 where K evicts the block from the cache).
+void softmax_row_inplace(float* row, int64_t len, int64_t fill_end, const float* next) {
+#if defined(__AVX512F__)
+  constexpr int64_t kLanes = 16;
+  const int64_t body = len - len % kLanes;
+  float lane_max[kLanes], lane_sum[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) lane_max[l] = math::neg_inf_f();
+  for (int64_t j = 0; j < body; j += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lane_max[l] = math::max_f(lane_max[l], row[j + l]);
+  float mx = math::neg_inf_f();
+  for (int64_t l = 0; l < kLanes; ++l) mx = math::max_f(mx, lane_max[l]);
+  for (int64_t j = body; j < len; ++j) mx = math::max_f(mx, row[j]);
+  for (int64_t l = 0; l < kLanes; ++l) lane_sum[l] = 0.f;
+  const float* ahead = next ? next : row;  // one 64-byte line per 16 floats
+  for (int64_t j = 0; j < body; j += kLanes) {
+    __builtin_prefetch(ahead + j, 1);
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const float e = math::exp_f(row[j + l] - mx);
+      row[j + l] = e;
+      lane_sum[l] += e;
+    }
+  }
+  float sum = 0.f;
+  for (int64_t j = body; j < len; ++j) {
+    row[j] = math::exp_f(row[j] - mx);
+    sum += row[j];
+  }
+  for (int64_t l = 0; l < kLanes; ++l) sum += lane_sum[l];
+#else
+  float mx = math::neg_inf_f();
   for (int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j]);
   float sum = 0.f;
   for (int64_t j = 0; j < len; ++j) {
     row[j] = math::exp_f(row[j] - mx);
     sum += row[j];
   }
+#endif
   const float inv = 1.f / sum;
   for (int64_t j = 0; j < len; ++j) row[j] *= inv;
   std::fill(row + len, row + fill_end, 0.f);
 }
 
-// Causal rows are processed in blocks of this many queries: block [i0, i0+R) needs keys
-// [0, i0+R) only, so both products skip the masked upper triangle (half the FLOPs).
-constexpr int64_t kCausalRowBlock = 256;
+// Rows are processed in blocks, for both forms: block [i0, i0+R) takes scores -> softmax ->
+// output on its own R x N slice of the buffer while the slice is still in the last-level cache
+// (R N 4 bytes: 8 MB at N = 4096, R = 512; 32 MB of L3 here), and its two products have the
+// shapes at which OpenBLAS is fastest (M = R rather than M = N; see the note in run()).
+// Causal: the block needs keys [0, i0+R) only, so both products skip the masked upper
+// triangle (half the FLOPs) except the block's own diagonal triangle (R / 2N of the work),
+// hence the smaller causal block. Wide heads, bidirectional: K and V (N dh 4 bytes each) evict
+// the slice from the cache anyway, the products run at the sgemm rate at any M, and every call
+// repacks the N x dh operand, so whole sequences (one sgemm per product) are faster.
+constexpr int64_t kRowBlockBidirectional = 512;
+constexpr int64_t kRowBlockCausal = 256;
+constexpr int64_t kWideHead = 256;  // dh from which a bidirectional block is the whole sequence
 
 class VanillaMaterializedCpu final : public VanillaCpuBase {
  public:
@@ -65,6 +114,7 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
     static const KernelInfo i = vanilla_materialized_info(Backend::cpu);
     return i;
   }
+  bool profiles_phases() const override { return true; }
   WorkspaceSize workspace(const Problem& p) const override {
     // one b*h*N*N buffer: the scores, turned into probabilities in place
     return {0, static_cast<size_t>(p.batch * p.heads) * static_cast<size_t>(p.seq_len) *
@@ -76,44 +126,73 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
     const float scale = 1.0f / std::sqrt(float(dh));
     const int nt = cpu::threads_for(ctx);
     float* scores_all = static_cast<float*>(scratch);
-    auto one_sequence = [&](int64_t s, bool parallel_rows) {
+    // The floor that binds the products at dh = 64 is OpenBLAS itself: cblas_sgemm alone,
+    // issued exactly as here (2 threads, one sgemm per thread, into the same buffer), reaches
+    // ~72 % of its 2048^3 rate (203 GFLOP/s) on the scores product (K = 64) bidirectional,
+    // ~60 % causal (must-do FLOPs; small and diagonal blocks), and 72-80 % on the output
+    // product (N = 64). At K = 64 OpenBLAS updates C every 64 steps and zeroes it first
+    // (beta = 0), and C is the buffer's first touch (its DRAM write-allocate). At dh = 1024
+    // both products run at 85-95 % of the 2048^3 rate.
+    const int64_t R = p.causal ? kRowBlockCausal : dh >= kWideHead ? N : kRowBlockBidirectional;
+    const int64_t blocks = (N + R - 1) / R;
+    const int64_t items = S * blocks;
+    // One row block of one sequence. Phases (ctx.phases, profiling runs only): the two products
+    // with the FLOPs they must do (2 dh per visible query-key pair each) and the softmax pass
+    // with the bytes it must move (each visible score read and written once, 8 bytes a pair).
+    auto one_block = [&](int64_t s, int64_t i0, bool parallel_rows, PhaseLaps& laps) {
       const float* q = in.q + s * N * dh;
       const float* k = in.k + s * N * dh;
       const float* v = in.v + s * N * dh;
-      float* sc = scores_all + s * N * N;
-      float* o = out + s * N * dh;
-      const int64_t block = p.causal ? kCausalRowBlock : N;
-      for (int64_t i0 = 0; i0 < N; i0 += block) {
-        const int64_t rows = std::min(block, N - i0);
-        const int64_t keys = p.causal ? i0 + rows : N;
-        float* sb = sc + i0 * N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(keys), int(dh),
-                    scale, q + i0 * dh, int(dh), k, int(dh), 0.0f, sb, int(N));
+      const int64_t rows = std::min(R, N - i0);
+      const int64_t keys = p.causal ? i0 + rows : N;
+      const double pairs = p.causal ? double(rows) * double(i0) + double(rows) * double(rows + 1) / 2
+                                    : double(rows) * double(N);
+      float* sb = scores_all + s * N * N + i0 * N;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(keys), int(dh),
+                  scale, q + i0 * dh, int(dh), k, int(dh), 0.0f, sb, int(N));
+      laps.lap("scores", 2.0 * double(dh) * pairs);
 #pragma omp parallel for num_threads(nt) schedule(static) if (parallel_rows)
-        for (int64_t r = 0; r < rows; ++r)
-          softmax_row_inplace(sb + r * N, p.causal ? i0 + r + 1 : N, keys);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(keys),
-                    1.0f, sb, int(N), v, int(dh), 0.0f, o + i0 * dh, int(dh));
-      }
+      for (int64_t r = 0; r < rows; ++r)
+        softmax_row_inplace(sb + r * N, p.causal ? i0 + r + 1 : N, keys,
+                            r + 1 < rows ? sb + (r + 1) * N : nullptr);
+      laps.lap("softmax", 0.0, 2.0 * sizeof(float) * pairs);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(keys),
+                  1.0f, sb, int(N), v, int(dh), 0.0f, out + (s * N + i0) * dh, int(dh));
+      laps.lap("output", 2.0 * double(dh) * pairs);
     };
-    if (S >= nt) {
-      // Enough sequences for every thread: one sequence per thread, single-threaded BLAS
-      // (the OpenMP build of OpenBLAS runs serially inside a parallel region).
-#pragma omp parallel for num_threads(nt) schedule(dynamic)
-      for (int64_t s = 0; s < S; ++s) one_sequence(s, false);
+    if (items >= 4 * int64_t(nt)) {
+      // Enough blocks for every thread: each block on one thread, single-threaded BLAS (the
+      // OpenMP build of OpenBLAS runs serially inside a parallel region). Causal: the last
+      // blocks of each sequence (the most keys) first.
+#pragma omp parallel num_threads(nt)
+      {
+        PhaseLaps laps(ctx.phases, 1.0 / omp_get_num_threads());
+#pragma omp for schedule(dynamic)
+        for (int64_t it = 0; it < items; ++it) {
+          const int64_t b = blocks - 1 - it / S, s = it % S;
+          one_block(s, b * R, false, laps);
+        }
+      }
     } else {
-      for (int64_t s = 0; s < S; ++s) one_sequence(s, true);
+      // Few blocks: one at a time, threaded BLAS and a parallel softmax.
+      PhaseLaps laps(ctx.phases, 1.0);
+      for (int64_t it = 0; it < items; ++it) one_block(it / blocks, (it % blocks) * R, true, laps);
     }
   }
 };
 
 // ---------------------------------------------------------------------------------------
-// vanilla_flash: a query tile's scores against one key tile are one small sgemm, the
-// online softmax turns them into weights in place, and a second sgemm accumulates P V into
-// the tile's accumulator (rescaled first by the online-softmax factor of each row).
+// vanilla_flash: fused, register-blocked (cpu/flash_tiles.hpp). A work item is one block of
+// kBlockM queries of one sequence; its queries are packed transposed and pre-scaled
+// (Q^T * scale, dh x kBlockM) and its output accumulates transposed (O^T, dh x kBlockM). For
+// each tile of kBlockN keys: S^T = K_tile Q^T (score_rows, K read in place, tile max on the
+// fly, causal mask on the diagonal); the online softmax of math/softmax.hpp, vectorized
+// across the block's queries, turns S^T into P^T in place; O^T = factor * O^T + V_tile^T P^T
+// (pv_rows). At the end o = O^T^T / l. Causal: key tiles past the block's last query are never
+// visited. Scratch per thread: Q^T, O^T, one S^T tile and five state vectors.
 
-constexpr int64_t kBlockM = 128;  // queries per tile
-constexpr int64_t kBlockN = 256;  // keys per tile
+constexpr int64_t kBlockM = cpu::flash::kBlockM;  // queries per block
+constexpr int64_t kBlockN = 64;                    // keys per tile
 
 class VanillaFlashCpu final : public VanillaCpuBase {
  public:
@@ -123,9 +202,14 @@ class VanillaFlashCpu final : public VanillaCpuBase {
   }
   static cpu::Sizer per_thread(int64_t dh) {
     cpu::Sizer s;
-    s.add<float>(kBlockM * kBlockN)     // scores / weights of the tile
-        .add<float>(kBlockM * dh)       // output accumulators
-        .add<math::OnlineSoftmaxRow>(kBlockM);
+    s.add<float>(dh * kBlockM)         // Q^T, scaled
+        .add<float>(dh * kBlockM)      // O^T accumulators
+        .add<float>(kBlockN * kBlockM)  // S^T / P^T of one key tile
+        .add<float>(kBlockM)           // running max m
+        .add<float>(kBlockM)           // running sum l
+        .add<float>(kBlockM)           // tile max
+        .add<float>(kBlockM)           // rescale factor
+        .add<float>(kBlockM);          // tile sum
     return s;
   }
   WorkspaceSize workspace(const Problem& p) const override {
@@ -133,62 +217,89 @@ class VanillaFlashCpu final : public VanillaCpuBase {
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
+    using namespace cpu::flash;
     const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim;
     const float scale = 1.0f / std::sqrt(float(dh));
-    const int64_t q_tiles = (N + kBlockM - 1) / kBlockM;
+    const int64_t q_blocks = (N + kBlockM - 1) / kBlockM;
     const size_t slot = per_thread(dh).bytes();
     const int nt = cpu::threads_for(ctx);
-    const int64_t items = S * q_tiles;
+    const int64_t items = S * q_blocks;
 #pragma omp parallel num_threads(nt)
     {
       cpu::Carver carve(static_cast<char*>(scratch) + slot * size_t(omp_get_thread_num()));
-      float* sc = carve.take<float>(kBlockM * kBlockN);
-      float* acc = carve.take<float>(kBlockM * dh);
-      auto* st = carve.take<math::OnlineSoftmaxRow>(kBlockM);
+      float* qt = carve.take<float>(dh * kBlockM);
+      float* ot = carve.take<float>(dh * kBlockM);
+      float* sp = carve.take<float>(kBlockN * kBlockM);
+      float* m = carve.take<float>(kBlockM);
+      float* l = carve.take<float>(kBlockM);
+      float* tmax = carve.take<float>(kBlockM);
+      float* fac = carve.take<float>(kBlockM);
+      float* tsum = carve.take<float>(kBlockM);
 #pragma omp for schedule(dynamic)
       for (int64_t it = 0; it < items; ++it) {
-        // last query tiles first: under the causal mask they carry the most work
+        // last query blocks first: under the causal mask they carry the most work
         const int64_t item = items - 1 - it;
-        const int64_t s = item / q_tiles, i0 = (item % q_tiles) * kBlockM;
+        const int64_t s = item / q_blocks, i0 = (item % q_blocks) * kBlockM;
         const int64_t rows = std::min(kBlockM, N - i0);
         const float* q = in.q + (s * N + i0) * dh;
         const float* k = in.k + s * N * dh;
         const float* v = in.v + s * N * dh;
-        std::fill(acc, acc + rows * dh, 0.f);
-        for (int64_t r = 0; r < rows; ++r) st[r] = math::online_softmax_init();
+        // Q^T * scale; lanes past the last query are zero (finite scores, never written out)
+        for (int64_t i = 0; i < kBlockM; ++i)
+          for (int64_t d = 0; d < dh; ++d)
+            qt[d * kBlockM + i] = i < rows ? q[i * dh + d] * scale : 0.0f;
+        for (int64_t i = 0; i < kBlockM; ++i) {
+          const math::OnlineSoftmaxRow st = math::online_softmax_init();
+          m[i] = st.m;
+          l[i] = st.l;
+        }
         // causal: key tiles wholly above the diagonal are never visited
         const int64_t key_end = p.causal ? i0 + rows : N;
         for (int64_t j0 = 0; j0 < key_end; j0 += kBlockN) {
           const int64_t cols = std::min(kBlockN, key_end - j0);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(cols), int(dh),
-                      scale, q, int(dh), k + j0 * dh, int(dh), 0.0f, sc, int(kBlockN));
-          for (int64_t r = 0; r < rows; ++r) {
-            float* srow = sc + r * kBlockN;
-            // causal mask inside the diagonal tile: key j0+j is visible to query i0+r iff <=
-            const int64_t visible =
-                p.causal ? std::clamp<int64_t>(i0 + r - j0 + 1, 0, cols) : cols;
-            float tile_max = math::neg_inf_f();
-            for (int64_t j = 0; j < visible; ++j) tile_max = std::max(tile_max, srow[j]);
-            const float factor = math::online_softmax_rescale(st[r], tile_max);
-            if (factor != 1.0f) {
-              float* a = acc + r * dh;
-              for (int64_t c = 0; c < dh; ++c) a[c] *= factor;
-            }
-            float tile_sum = 0.f;
-            for (int64_t j = 0; j < visible; ++j) {
-              srow[j] = math::online_softmax_weight(st[r], srow[j]);
-              tile_sum += srow[j];
-            }
-            std::fill(srow + visible, srow + cols, 0.f);
-            st[r].l += tile_sum;
+          // S^T tile, masked where key j0+r is after query i0+i, and its max per query
+          std::fill(tmax, tmax + kBlockM, math::neg_inf_f());
+          const int64_t lo = p.causal ? j0 - i0 : kNoMask;
+          int64_t r0 = 0;
+          for (; r0 + kRows <= cols; r0 += kRows)
+            score_rows<kRows>(dh, k + (j0 + r0) * dh, qt, sp + r0 * kBlockM, tmax, lo + r0);
+          if (r0 < cols)
+            dispatch_rows<ScoreRows>(int(cols - r0), dh, k + (j0 + r0) * dh,
+                                     static_cast<const float*>(qt), sp + r0 * kBlockM, tmax,
+                                     lo + r0);
+          // online softmax across the block's queries (math/softmax.hpp)
+          for (int64_t i = 0; i < kBlockM; ++i) {
+            math::OnlineSoftmaxRow st{m[i], l[i]};
+            fac[i] = math::online_softmax_rescale(st, tmax[i]);
+            m[i] = st.m;
+            l[i] = st.l;
+            tsum[i] = 0.0f;
           }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(cols),
-                      1.0f, sc, int(kBlockN), v + j0 * dh, int(dh), 1.0f, acc, int(dh));
+          for (int64_t j = 0; j < cols; ++j) {
+            float* prow = sp + j * kBlockM;
+            for (int64_t i = 0; i < kBlockM; ++i) {
+              const float w = math::online_softmax_weight(math::OnlineSoftmaxRow{m[i], 0.0f},
+                                                          prow[i]);
+              prow[i] = w;
+              tsum[i] += w;
+            }
+          }
+          for (int64_t i = 0; i < kBlockM; ++i) l[i] += tsum[i];
+          // O^T = fac * O^T + V_tile^T P^T
+          const bool first = j0 == 0;
+          const float* vt = v + j0 * dh;
+          int64_t c0 = 0;
+          for (; c0 + kRows <= dh; c0 += kRows)
+            pv_rows<kRows>(cols, dh, vt + c0, sp, ot + c0 * kBlockM, fac, first);
+          if (c0 < dh)
+            dispatch_rows<PvRows>(int(dh - c0), cols, dh, vt + c0,
+                                  static_cast<const float*>(sp), ot + c0 * kBlockM,
+                                  static_cast<const float*>(fac), first);
         }
         float* o = out + (s * N + i0) * dh;
-        for (int64_t r = 0; r < rows; ++r) {
-          const float inv = math::online_softmax_inv_sum(st[r]);
-          for (int64_t c = 0; c < dh; ++c) o[r * dh + c] = acc[r * dh + c] * inv;
+        for (int64_t i = 0; i < rows; ++i) {
+          const float inv = math::online_softmax_inv_sum(math::OnlineSoftmaxRow{m[i], l[i]});
+          for (int64_t c = 0; c < dh; ++c) o[i * dh + c] = ot[c * kBlockM + i] * inv;
         }
       }
     }
