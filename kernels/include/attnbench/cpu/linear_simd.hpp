@@ -12,18 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#if defined(__AVX512F__)
-// GCC 12's AVX-512 intrinsics pass an undefined vector as the unused source of their masked
-// builtins, which -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-#endif
+#include "attnbench/cpu/avx512.hpp"
 
 #include "attnbench/math/linear.hpp"
 
