@@ -409,16 +409,23 @@ struct LinearPlan {
   int64_t chunks;  // chunks per full slab
 };
 // slab_floats: the budget (tests pass small ones to reach many slabs with small N).
-AB_HD LinearPlan linear_plan(int64_t sequences, int64_t n, int64_t m, int64_t dh,
-                             int64_t slab_floats = kLinSlabFloats) {
+// The slab of a chunked prefix: as many rows (whole chunks) as `slab_floats` holds at
+// `floats_per_row` each, the whole sequence when it fits, and then as many of the `groups`
+// sequences (batch elements, for hydra) side by side as the budget still holds.
+AB_HD LinearPlan chunked_plan(int64_t groups, int64_t n, int64_t floats_per_row,
+                              int64_t slab_floats) {
   LinearPlan p{};
   p.chunk = kLinChunk;
   const int64_t budget_rows =
-      max_i64(kLinChunk, slab_floats / linear_floats_per_row(m, dh) / kLinChunk * kLinChunk);
+      max_i64(kLinChunk, slab_floats / floats_per_row / kLinChunk * kLinChunk);
   p.rows = min_i64(n, budget_rows);
-  p.group = min_i64(sequences, max_i64(1, budget_rows / (ceil_div(p.rows, kLinChunk) * kLinChunk)));
+  p.group = min_i64(groups, max_i64(1, budget_rows / (ceil_div(p.rows, kLinChunk) * kLinChunk)));
   p.chunks = ceil_div(p.rows, p.chunk);
   return p;
+}
+AB_HD LinearPlan linear_plan(int64_t sequences, int64_t n, int64_t m, int64_t dh,
+                             int64_t slab_floats = kLinSlabFloats) {
+  return chunked_plan(sequences, n, linear_floats_per_row(m, dh), slab_floats);
 }
 AB_HD int64_t linear_slabs_per_group(const LinearPlan& p, int64_t n) { return ceil_div(n, p.rows); }
 AB_HD int64_t linear_groups(const LinearPlan& p, int64_t sequences) {
@@ -469,14 +476,7 @@ AB_HD LinOutItem linear_out_item(int64_t item, const RowSlab& s, int64_t dh) {
 AB_HD int64_t hydra_floats_per_row(int64_t d) { return 2 + ceil_div(d, kLinChunk); }
 AB_HD LinearPlan hydra_plan(int64_t batch, int64_t n, int64_t d,
                             int64_t slab_floats = kLinSlabFloats) {
-  LinearPlan p{};
-  p.chunk = kLinChunk;
-  const int64_t budget_rows =
-      max_i64(kLinChunk, slab_floats / hydra_floats_per_row(d) / kLinChunk * kLinChunk);
-  p.rows = min_i64(n, budget_rows);
-  p.group = min_i64(batch, max_i64(1, budget_rows / (ceil_div(p.rows, kLinChunk) * kLinChunk)));
-  p.chunks = ceil_div(p.rows, p.chunk);
-  return p;
+  return chunked_plan(batch, n, hydra_floats_per_row(d), slab_floats);
 }
 AB_HD int64_t hydra_index(int64_t b, int64_t col, int64_t pos, int64_t heads, int64_t n,
                           int64_t dh) {
@@ -515,14 +515,7 @@ AB_HD int64_t efficient_floats_per_row(int64_t dh) {
 }
 AB_HD LinearPlan efficient_plan(int64_t sequences, int64_t n, int64_t dh,
                                 int64_t slab_floats = kLinSlabFloats) {
-  LinearPlan p{};
-  p.chunk = kLinChunk;
-  const int64_t budget_rows =
-      max_i64(kLinChunk, slab_floats / efficient_floats_per_row(dh) / kLinChunk * kLinChunk);
-  p.rows = min_i64(n, budget_rows);
-  p.group = min_i64(sequences, max_i64(1, budget_rows / (ceil_div(p.rows, kLinChunk) * kLinChunk)));
-  p.chunks = ceil_div(p.rows, p.chunk);
-  return p;
+  return chunked_plan(sequences, n, efficient_floats_per_row(dh), slab_floats);
 }
 // Column items of a slab's chunks, (g, c, a) with a fastest (hydra's map over a width dh).
 AB_HD int64_t chunk_col_items(const RowSlab& s, int64_t width) {
