@@ -119,22 +119,19 @@ const HostInputs& inputs_for(const Kernel& k, const Problem& p, const std::strin
 }
 
 Problem problem_of(const Kernel& k, const benchmark::State& st, bool reads_codewords) {
-  Problem p = default_shape();
-  for (const auto& ps : k.info().params) set_parameter(p, ps.name, ps.default_value);
+  Problem p = with_defaults(k, default_shape());
   p.seq_len = st.range(0);
   p.batch = st.range(1);
   p.heads = st.range(2);
   p.head_dim = st.range(3);
   p.causal = st.range(4) != 0;
-  if (reads_codewords) p.codewords = st.range(5);
+  if (reads_codewords) p.set_param("codewords", double(st.range(5)));
   return p;
 }
 
 void bm_attention(benchmark::State& st, const Kernel* k, bool reads_codewords) {
   const Problem p = problem_of(*k, st, reads_codewords);
-  std::vector<std::string> params;
-  for (const auto& ps : k->info().params) params.push_back(ps.name);
-  const std::string key = point_key(k->info().name, k->info().backend, p, params);
+  const std::string key = point_key(k->info().name, k->info().backend, p);
   BackendRunner& runner = runner_for(k->info().backend);
   try {
     k->validate(p);

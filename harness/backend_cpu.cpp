@@ -62,7 +62,7 @@ class CpuRunner final : public BackendRunner {
     const WorkspaceSize ws = k.workspace(p);
     mem_ = {};
     mem_.inputs_bytes = input_sizes(p, k.info().inputs).bytes();
-    mem_.outputs_bytes = output_elems(p) * sizeof(float);
+    mem_.outputs_bytes = output_bytes(p);
     mem_.prepared_bytes = ws.prepared_bytes;
     mem_.scratch_bytes = ws.scratch_bytes;
 

@@ -97,7 +97,7 @@ class CudaRunner final : public BackendRunner {
     cublas_ws_bytes_ = cublas ? cublas_workspace_bytes(cc_major_) : 0;
     mem_ = {};
     mem_.inputs_bytes = sizes.bytes();
-    mem_.outputs_bytes = output_elems(p) * sizeof(float);
+    mem_.outputs_bytes = output_bytes(p);
     mem_.prepared_bytes = ws.prepared_bytes;
     mem_.scratch_bytes = ws.scratch_bytes + cublas_ws_bytes_;
 

@@ -12,12 +12,7 @@ namespace attnbench {
 
 namespace {
 
-std::string point_words(const Row& r) {
-  std::vector<std::string> shown;
-  for (const auto& n : r.params)
-    if (get_parameter(r.problem, n) != 0) shown.push_back(n);
-  return describe(r.problem, shown);
-}
+std::string point_words(const Row& r) { return describe_point(r.problem); }
 
 std::string pct(double ratio) { return fmt::format("{:+.1f} %", (ratio - 1.0) * 100.0); }
 

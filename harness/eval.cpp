@@ -95,8 +95,11 @@ std::pair<std::string, double> parse_param(const std::string& text) {
   if (eq == std::string::npos || eq == 0)
     throw InvalidProblem(fmt::format("--param {}: expected key=value, e.g. decay=0.1", text));
   const std::string key = text.substr(0, eq), val = text.substr(eq + 1);
-  Problem probe;
-  get_parameter(probe, key);  // throws "unknown parameter 'x' (known: ...)"
+  if (!Registry::instance().parameter(key)) {
+    std::string known;
+    for (const auto& ps : Registry::instance().parameters()) known += (known.empty() ? "" : ", ") + ps.name;
+    throw InvalidProblem(fmt::format("--param {}: unknown parameter '{}' (known: {})", text, key, known));
+  }
   double v = 0;
   size_t used = 0;
   try {
@@ -121,7 +124,7 @@ EvalInputs load_eval_inputs(const Kernel& k, const std::string& dir, std::option
                                      dir));
   EvalInputs r;
   Problem& p = r.problem;
-  for (const auto& ps : info.params) set_parameter(p, ps.name, ps.default_value);
+  p = with_defaults(k, p);
   // parameters the user set; the ones fixed by tensor shapes are checked against them below
   for (const auto& [key, v] : params) {
     bool reads = false;
@@ -133,7 +136,7 @@ EvalInputs load_eval_inputs(const Kernel& k, const std::string& dir, std::option
     if (!reads)
       throw InvalidProblem(fmt::format("--param {}: {} does not read '{}' (its parameters: {})",
                                        key, info.name, key, list.empty() ? "none" : list));
-    set_parameter(p, key, v);
+    p.set_param(key, v);
   }
   auto user_set = [&](const char* key) -> std::optional<double> {
     for (const auto& [k2, v] : params)
@@ -144,7 +147,7 @@ EvalInputs load_eval_inputs(const Kernel& k, const std::string& dir, std::option
     if (auto u = user_set(key); u && *u != double(value))
       throw InvalidProblem(fmt::format("--param {}={} contradicts {} ({} = {})", key, *u, file,
                                        key, value));
-    set_parameter(p, key, double(value));
+    set_axis(p, key, double(value));
   };
 
   int64_t b = 0, h = 0, n = 0, dh = 0, B = 0, W = 0;

@@ -44,10 +44,7 @@ std::string trim(const std::string& s) {
 
 // "lisa_base cpu b=1 h=1 N=1024 dh=64 causal B=8 W=128": the method parameters that are set.
 std::string point_words(const Row& r) {
-  std::vector<std::string> shown;
-  for (const auto& n : r.params)
-    if (get_parameter(r.problem, n) != 0) shown.push_back(n);
-  return fmt::format("{} {} {}", r.kernel, backend_name(r.backend), describe(r.problem, shown));
+  return fmt::format("{} {} {}", r.kernel, backend_name(r.backend), describe_point(r.problem));
 }
 
 std::string with_commas(uint64_t v) {

@@ -24,6 +24,51 @@ void fill_normal(std::vector<float>& v, size_t n, uint64_t seed, uint64_t stream
   for (int64_t i = 0; i < int64_t(n); ++i)
     v[size_t(i)] = float(scale * counter_normal(seed, stream, uint64_t(i)));
 }
+void fill_codes(HostInputs& h, const Problem& p, uint64_t seed) {
+  const int64_t B = p.int_param("codebooks"), W = p.int_param("codewords");
+  const int64_t positions = p.batch * p.heads * p.seq_len;
+  {
+    // Zipf popularity over a catalogue: item r (0-based rank) has weight 1 / (r+1)^s. Each
+    // item's code is fixed (uniform in [0, W) per codebook), so popular items repeat codes.
+    std::vector<double> cdf(static_cast<size_t>(kCatalogueItems), 0.0);
+    double acc = 0;
+    for (int64_t r = 0; r < kCatalogueItems; ++r)
+      cdf[size_t(r)] = (acc += 1.0 / std::pow(double(r + 1), kZipfExponent));
+    for (auto& c : cdf) c /= acc;
+    h.codes.resize(size_t(positions * B));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < positions; ++i) {
+      const double u = counter_uniform(seed, kItems, uint64_t(i));
+      const auto item = int64_t(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+      for (int64_t b = 0; b < B; ++b) {
+        const double cu = counter_uniform(seed, kCodes, uint64_t(item * B + b));
+        h.codes[size_t(i * B + b)] = int32_t(std::min<int64_t>(W - 1, int64_t(cu * double(W))));
+      }
+    }
+  }
+}
+
+void fill_probs(HostInputs& h, const Problem& p, uint64_t seed) {
+  const int64_t B = p.int_param("codebooks"), W = p.int_param("codewords");
+  const int64_t positions = p.batch * p.heads * p.seq_len;
+  {
+    // soft assignments: softmax of random logits with a temperature that makes them peaked
+    h.probs.resize(size_t(positions * B * W));
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < positions * B; ++r) {
+      float* row = h.probs.data() + r * W;
+      double mx = -1e300, sum = 0;
+      for (int64_t w = 0; w < W; ++w) {
+        row[w] = float(2.0 * counter_normal(seed, kProbs, uint64_t(r * W + w)));
+        mx = std::max(mx, double(row[w]));
+      }
+      for (int64_t w = 0; w < W; ++w) sum += (row[w] = float(std::exp(double(row[w]) - mx)));
+      for (int64_t w = 0; w < W; ++w) row[w] = float(double(row[w]) / sum);
+    }
+  }
+}
+
+
 }  // namespace
 
 double counter_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
@@ -73,45 +118,20 @@ HostInputs make_inputs(const Problem& p, unsigned flags, uint64_t seed) {
   fill_normal(h.wq, sz.wq, seed, kWq, 1.0 / std::sqrt(dh));
   fill_normal(h.wk, sz.wk, seed, kWk, 1.0 / std::sqrt(dh));
   fill_normal(h.wv, sz.wv, seed, kWv, 1.0 / std::sqrt(dh));
-  fill_normal(h.conv, sz.conv, seed, kConv, 1.0 / std::sqrt(double(std::max<int64_t>(1, p.conv_width))));
-  const int64_t B = p.codebooks, W = p.codewords;
-  const int64_t positions = p.batch * p.heads * p.seq_len;
-  if (sz.codes) {
-    // Zipf popularity over a catalogue: item r (0-based rank) has weight 1 / (r+1)^s. Each
-    // item's code is fixed (uniform in [0, W) per codebook), so popular items repeat codes.
-    std::vector<double> cdf(static_cast<size_t>(kCatalogueItems), 0.0);
-    double acc = 0;
-    for (int64_t r = 0; r < kCatalogueItems; ++r)
-      cdf[size_t(r)] = (acc += 1.0 / std::pow(double(r + 1), kZipfExponent));
-    for (auto& c : cdf) c /= acc;
-    h.codes.resize(sz.codes);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < positions; ++i) {
-      const double u = counter_uniform(seed, kItems, uint64_t(i));
-      const auto item = int64_t(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
-      for (int64_t b = 0; b < B; ++b) {
-        const double cu = counter_uniform(seed, kCodes, uint64_t(item * B + b));
-        h.codes[size_t(i * B + b)] = int32_t(std::min<int64_t>(W - 1, int64_t(cu * double(W))));
-      }
-    }
-  }
-  if (sz.probs) {
-    // soft assignments: softmax of random logits with a temperature that makes them peaked
-    h.probs.resize(sz.probs);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < positions * B; ++r) {
-      float* row = h.probs.data() + r * W;
-      double mx = -1e300, sum = 0;
-      for (int64_t w = 0; w < W; ++w) {
-        row[w] = float(2.0 * counter_normal(seed, kProbs, uint64_t(r * W + w)));
-        mx = std::max(mx, double(row[w]));
-      }
-      for (int64_t w = 0; w < W; ++w) sum += (row[w] = float(std::exp(double(row[w]) - mx)));
-      for (int64_t w = 0; w < W; ++w) row[w] = float(double(row[w]) / sum);
-    }
-  }
+  if (sz.conv)
+    fill_normal(h.conv, sz.conv, seed, kConv, 1.0 / std::sqrt(double(p.int_param("conv_width"))));
+  round_to_precision(h, p.precision);
+  if (sz.codes) fill_codes(h, p, seed);
+  if (sz.probs) fill_probs(h, p, seed);
   return h;
 }
+
+void round_to_precision(HostInputs& h, Precision precision) {
+  if (precision == Precision::fp32) return;
+  for (std::vector<float>* t : {&h.q, &h.k, &h.v, &h.codebooks, &h.wq, &h.wk, &h.wv, &h.conv})
+    for (float& x : *t) x = round_to(precision, x);
+}
+
 
 void poison(float* out, size_t n) {
   float x;

@@ -24,7 +24,11 @@ constexpr double kZipfExponent = 1.0;
 // Distinct items in the generated catalogue; each item has one fixed code per codebook.
 constexpr int64_t kCatalogueItems = 20000;
 
+// The inputs of a point, each float tensor rounded to the problem's precision (so the float64
+// reference sees exactly the values a lower-precision kernel is given).
 HostInputs make_inputs(const Problem& p, unsigned input_flags, uint64_t seed);
+// Rounds every float tensor to `precision` (fp32: unchanged).
+void round_to_precision(HostInputs& h, Precision precision);
 
 // Standard normal / uniform [0, 1) values from a counter-based generator.
 double counter_normal(uint64_t seed, uint64_t stream, uint64_t index);

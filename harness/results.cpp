@@ -20,14 +20,6 @@ namespace attnbench {
 
 namespace {
 
-const char* const kShapeAxes[] = {"batch", "heads", "seq_len", "head_dim", "causal"};
-
-bool is_shape_axis(const std::string& n) {
-  for (const char* a : kShapeAxes)
-    if (n == a) return true;
-  return false;
-}
-
 // A parameter value as JSON: integers stay integers.
 ojson number_json(double v) {
   if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.0e15) return int64_t(v);
@@ -89,6 +81,17 @@ int64_t get_int_or(const ojson& j, const char* key, int64_t def, const std::stri
   return it->get<int64_t>();
 }
 
+// A row of a kernel this build knows may only carry parameters that kernel declares; rows of
+// other tools (the PyTorch peers) are taken as they are.
+void check_row_parameters(const Row& r, const std::string& where) {
+  const Kernel* k = Registry::instance().find(r.kernel, r.backend);
+  if (!k) k = Registry::instance().find(r.kernel, r.backend == Backend::cpu ? Backend::cuda : Backend::cpu);
+  if (!k) return;
+  for (const auto& [name, v] : r.problem.params)
+    if (!k->info().param(name))
+      bad(where, fmt::format("axes: {} has no parameter '{}'", r.kernel, name));
+}
+
 }  // namespace
 
 std::string format_bytes(double b) {
@@ -131,53 +134,67 @@ Environment collect_environment(int threads_used, const std::string& command_lin
 
 // ---- axes and keys -------------------------------------------------------------------------
 
-ojson axes_json(const Problem& p, const std::vector<std::string>& params) {
+ojson axes_json(const Problem& p) {
   ojson a = ojson::object();
   a["batch"] = p.batch;
   a["heads"] = p.heads;
   a["seq_len"] = p.seq_len;
   a["head_dim"] = p.head_dim;
   a["causal"] = p.causal;
-  for (const auto& n : params) a[n] = number_json(get_parameter(p, n));
+  a["precision"] = precision_name(p.precision);
+  a["seed"] = p.seed;
+  for (const auto& [name, v] : p.params) a[name] = number_json(v);
   return a;
 }
 
-Problem problem_from_axes(const ojson& axes, std::vector<std::string>* params,
-                          const std::string& where) {
+double axis_value_from_json(const std::string& name, const ojson& v, const std::string& where) {
+  if (v.is_boolean()) return v.get<bool>() ? 1 : 0;
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    const auto s = v.get<std::string>();
+    if (name == "precision") {
+      if (const auto pr = parse_precision(s)) return double(static_cast<int>(*pr));
+      bad(where, fmt::format("axis precision: '{}' is not fp32, tf32, bf16 or fp16", s));
+    }
+    if (name == "causal" && (s == "causal" || s == "bidirectional")) return s == "causal" ? 1 : 0;
+  }
+  bad(where, fmt::format("axis '{}': value {} is not {}", name, v.dump(),
+                         name == "causal"      ? "a boolean (or \"causal\" / \"bidirectional\")"
+                         : name == "precision" ? "a precision name (fp32, tf32, bf16, fp16)"
+                                               : "a number"));
+}
+
+Problem problem_from_axes(const ojson& axes, const std::string& where) {
   if (!axes.is_object()) bad(where, "'axes' must be an object");
   Problem p;
-  for (const char* a : kShapeAxes)
+  for (const char* a : {"batch", "heads", "seq_len", "head_dim", "causal"})
     if (!axes.contains(a)) bad(where, fmt::format("axes: missing '{}'", a));
   for (auto it = axes.begin(); it != axes.end(); ++it) {
-    const std::string& name = it.key();
-    double v;
-    if (it->is_boolean())
-      v = it->get<bool>() ? 1 : 0;
-    else if (it->is_number())
-      v = it->get<double>();
-    else
-      bad(where, fmt::format("axes: '{}' must be a number or a boolean", name));
     try {
-      set_parameter(p, name, v);
+      set_axis(p, it.key(), axis_value_from_json(it.key(), *it, where));
     } catch (const InvalidProblem& e) {
       bad(where, fmt::format("axes: {}", e.what()));
     }
-    if (params && !is_shape_axis(name)) params->push_back(name);
   }
   return p;
 }
 
-std::string point_key(const std::string& kernel, Backend b, const Problem& p,
-                      const std::vector<std::string>& params) {
-  std::map<std::string, double> vals;
-  for (const char* a : kShapeAxes) vals[a] = get_parameter(p, a);
-  for (const auto& n : params) vals[n] = get_parameter(p, n);
+std::string point_key(const std::string& kernel, Backend b, const Problem& p) {
+  std::map<std::string, double> vals(p.params.begin(), p.params.end());
+  for (const auto& a : shape_axes()) vals[a] = get_axis(p, a);
   std::string k = kernel + "|" + backend_name(b);
   for (const auto& [n, v] : vals) k += fmt::format("|{}={:.17g}", n, v);
   return k;
 }
 
-std::string row_key(const Row& r) { return point_key(r.kernel, r.backend, r.problem, r.params); }
+std::string describe_point(const Problem& p) {
+  std::vector<std::string> shown;
+  for (const auto& [n, v] : p.params)
+    if (v != 0) shown.push_back(n);
+  return describe(p, shown);
+}
+
+std::string row_key(const Row& r) { return point_key(r.kernel, r.backend, r.problem); }
 
 // ---- writing -------------------------------------------------------------------------------
 
@@ -185,7 +202,8 @@ ojson to_json(const Row& r) {
   ojson j = ojson::object();
   j["kernel"] = r.kernel;
   j["backend"] = backend_name(r.backend);
-  j["axes"] = axes_json(r.problem, r.params);
+  j["family"] = r.family;
+  j["axes"] = axes_json(r.problem);
   j["status"] = r.status;
   j["reason"] = r.reason;
   if (r.time) {
@@ -294,7 +312,9 @@ Row row_from_json(const ojson& j, const std::string& where) {
   const auto b = parse_backend(be);
   if (!b) bad(where, fmt::format("unknown backend '{}'", be));
   r.backend = *b;
-  r.problem = problem_from_axes(field(j, "axes", where), &r.params, where);
+  r.family = get_string_or(j, "family", "");
+  r.problem = problem_from_axes(field(j, "axes", where), where);
+  check_row_parameters(r, where);
   r.status = get_string(j, "status", where);
   if (r.status != "ok" && r.status != "skipped" && r.status != "error")
     bad(where, fmt::format("status '{}' is not ok, skipped or error", r.status));
@@ -472,8 +492,8 @@ void write_results(const std::string& path, const ResultsFile& f) {
 void fill_vs_vanilla(ResultsFile& f) {
   auto shape_key = [](const Row& r) {
     const Problem& p = r.problem;
-    return fmt::format("{}|{}|{}|{}|{}|{}", backend_name(r.backend), p.batch, p.heads, p.seq_len,
-                       p.head_dim, int(p.causal));
+    return fmt::format("{}|{}|{}|{}|{}|{}|{}", backend_name(r.backend), p.batch, p.heads, p.seq_len,
+                       p.head_dim, int(p.causal), precision_name(p.precision));
   };
   std::map<std::string, const Row*> vanilla;
   for (const Row& r : f.rows)

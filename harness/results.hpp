@@ -68,8 +68,8 @@ struct PhaseRow {
 struct Row {
   std::string kernel;
   Backend backend = Backend::cpu;
-  Problem problem;                  // the point (axes)
-  std::vector<std::string> params;  // method parameters this kernel reads (written in axes)
+  std::string family;               // the kernel's family (KernelInfo::family)
+  Problem problem;                  // the point: shape axes and the kernel's parameters
   std::string status = "ok";        // ok | skipped | error
   std::string reason;
   std::optional<TimeStats> time;
@@ -110,17 +110,22 @@ struct ResultsFile {
   std::vector<Row> rows;
 };
 
-// The axes object of a row: batch, heads, seq_len, head_dim, causal, then `params`.
-ojson axes_json(const Problem& p, const std::vector<std::string>& params);
-// Parses an axes object into a problem (unlisted parameters keep Problem's defaults) and the
-// names of the method parameters it holds. Throws InvalidProblem naming `where`.
-Problem problem_from_axes(const ojson& axes, std::vector<std::string>* params,
-                          const std::string& where);
+// The axes object of a row: the shape axes (problem.hpp), then the problem's method parameters.
+ojson axes_json(const Problem& p);
+// One axis value of an axes object or a sweep file as a number (causal: true/false or
+// "causal"/"bidirectional"; precision: its name); throws InvalidProblem naming `where`.
+double axis_value_from_json(const std::string& name, const ojson& v, const std::string& where);
+// Parses an axes object into a problem: unlisted shape axes keep Problem's defaults
+// (precision fp32, seed 1234, as files written before those axes existed imply), every other
+// name is a method parameter. Throws InvalidProblem naming `where`.
+Problem problem_from_axes(const ojson& axes, const std::string& where);
+
+// describe() with the method parameters that are not 0 (0 often means "off" or "derived").
+std::string describe_point(const Problem& p);
 
 // Identity of a row for --resume and compare: kernel, backend and the axes.
 std::string row_key(const Row& r);
-std::string point_key(const std::string& kernel, Backend b, const Problem& p,
-                      const std::vector<std::string>& params);
+std::string point_key(const std::string& kernel, Backend b, const Problem& p);
 
 ojson to_json(const Row& r);
 ojson to_json(const Environment& e);

@@ -37,26 +37,13 @@ struct Interrupted {};
 
 std::string known_axes() {
   std::string s;
-  for (const auto& n : parameter_names()) s += (s.empty() ? "" : ", ") + n;
+  for (const auto& n : shape_axes()) s += (s.empty() ? "" : ", ") + n;
+  for (const auto& ps : Registry::instance().parameters()) s += ", " + ps.name;
   return s;
 }
 
 bool is_axis(const std::string& name) {
-  const auto& all = parameter_names();
-  return std::find(all.begin(), all.end(), name) != all.end();
-}
-
-// An axis value from JSON: numbers, booleans, and for causal "causal" / "bidirectional".
-double axis_value_json(const std::string& axis, const ojson& v, const std::string& where) {
-  if (v.is_boolean()) return v.get<bool>() ? 1 : 0;
-  if (v.is_number()) return v.get<double>();
-  if (v.is_string() && axis == "causal") {
-    const auto s = v.get<std::string>();
-    if (s == "causal") return 1;
-    if (s == "bidirectional") return 0;
-  }
-  bad(where, fmt::format("axis '{}': value {} is not a number{}", axis, v.dump(),
-                         axis == "causal" ? " or a boolean" : ""));
+  return is_shape_axis(name) || Registry::instance().parameter(name) != nullptr;
 }
 
 double axis_value_text(const std::string& axis, const std::string& s, const std::string& where) {
@@ -64,6 +51,10 @@ double axis_value_text(const std::string& axis, const std::string& s, const std:
     if (s == "true" || s == "causal" || s == "1") return 1;
     if (s == "false" || s == "bidirectional" || s == "0") return 0;
     bad(where, fmt::format("{} takes true/false (or causal/bidirectional), got '{}'", axis, s));
+  }
+  if (axis == "precision") {
+    if (const auto pr = parse_precision(s)) return double(static_cast<int>(*pr));
+    bad(where, fmt::format("precision takes fp32, tf32, bf16 or fp16, got '{}'", s));
   }
   size_t used = 0;
   double v = 0;
@@ -121,9 +112,9 @@ std::vector<std::pair<std::string, AxisValues>> parse_axes(const ojson& j, const
       bad(where, fmt::format("unknown axis '{}' (known: {})", name, known_axes()));
     AxisValues vals;
     if (it->is_array()) {
-      for (const auto& v : *it) vals.push_back(axis_value_json(name, v, where));
+      for (const auto& v : *it) vals.push_back(axis_value_from_json(name, v, where));
     } else {
-      vals.push_back(axis_value_json(name, *it, where));
+      vals.push_back(axis_value_from_json(name, *it, where));
     }
     if (vals.empty()) bad(where, fmt::format("axis '{}' has no values", name));
     check_axis_values(name, vals, where);
@@ -153,6 +144,13 @@ const AxisValues* find_axis(const SweepGroup& g, const std::string& name) {
 std::string number_text(double v) {
   if (v == std::floor(v) && std::fabs(v) < 9.0e15) return fmt::format("{}", int64_t(v));
   return fmt::format("{}", v);  // shortest text that reads back to the same double
+}
+
+// An axis value as the command line takes it back (--axis name=text).
+std::string axis_text(const Problem& p, const std::string& axis) {
+  if (axis == "causal") return p.causal ? "true" : "false";
+  if (axis == "precision") return precision_name(p.precision);
+  return number_text(get_axis(p, axis));
 }
 
 std::string format_seconds(double s) {
@@ -216,16 +214,6 @@ Timing default_timing(Backend b) {
   return t;
 }
 
-const std::vector<std::string>& shape_axes() {
-  static const std::vector<std::string> v = {"batch", "heads", "seq_len", "head_dim", "causal"};
-  return v;
-}
-
-bool is_shape_axis(const std::string& name) {
-  const auto& s = shape_axes();
-  return std::find(s.begin(), s.end(), name) != s.end();
-}
-
 Problem default_shape() {
   Problem p;
   p.batch = 1;
@@ -238,14 +226,22 @@ Problem default_shape() {
 
 void check_axis_values(const std::string& axis, const AxisValues& vals, const std::string& where) {
   if (!is_axis(axis)) bad(where, fmt::format("unknown axis '{}' (known: {})", axis, known_axes()));
+  if (vals.empty()) bad(where, fmt::format("axis {} has no values", axis));
+  const ParamSpec* spec = Registry::instance().parameter(axis);
   for (double v : vals) {
     if (!std::isfinite(v)) bad(where, fmt::format("axis {}: {} is not a finite number", axis, v));
     if (v < 0) bad(where, fmt::format("axis {}: {} must not be negative", axis, number_text(v)));
-    if (is_shape_axis(axis) && axis != "causal" && v < 1)
+    const bool size_axis = is_shape_axis(axis) && axis != "causal" && axis != "precision" && axis != "seed";
+    if (size_axis && v < 1)
       bad(where, fmt::format("axis {}: {} must be positive", axis, number_text(v)));
+    if (spec && (v < spec->min_value || v > spec->max_value ||
+                 (spec->kind != ParamKind::real && v != std::floor(v))))
+      bad(where, fmt::format("axis {}: {} is not a valid value ({} in [{}, {}])", axis, number_text(v),
+                             param_kind_name(spec->kind), number_text(spec->min_value),
+                             number_text(spec->max_value)));
     Problem probe;
     try {
-      set_parameter(probe, axis, v);  // integer and range checks
+      set_axis(probe, axis, v);  // the shape axes' integer and range checks
     } catch (const InvalidProblem& e) {
       bad(where, e.what());
     }
@@ -397,7 +393,7 @@ void override_kernels(SweepSpec& s, const std::vector<std::string>& kernels) {
 
 // ---- expansion -----------------------------------------------------------------------------
 
-std::string Point::key() const { return point_key(kernel->info().name, backend, problem, params); }
+std::string Point::key() const { return point_key(kernel->info().name, backend, problem); }
 
 std::string Point::describe() const {
   return fmt::format("{} {} {}", kernel->info().name, backend_name(backend),
@@ -425,88 +421,102 @@ std::vector<Backend> resolve_backends(const std::vector<std::string>& names) {
   return out;
 }
 
+namespace {
+
+// The kernels of a group in run order ("all" = the registry), the vanilla kernel first so it
+// runs first at a point. Throws for an unknown kernel or one none of `backends` implements.
+std::vector<std::string> group_kernel_names(const SweepGroup& g, const std::string& vanilla,
+                                            const std::vector<Backend>& backends) {
+  const Registry& reg = Registry::instance();
+  const auto all = reg.names();
+  std::vector<std::string> names;
+  auto add = [&](const std::string& n) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  };
+  for (const auto& n : g.kernels) {
+    if (n == "all") {
+      for (const auto& r : all) add(r);
+      continue;
+    }
+    if (std::find(all.begin(), all.end(), n) == all.end()) reg.get(n, Backend::cpu);  // throws
+    if (std::none_of(backends.begin(), backends.end(), [&](Backend b) { return reg.find(n, b); }))
+      throw InvalidProblem(
+          fmt::format("kernel '{}' has no implementation on the selected backend(s) in this build", n));
+    add(n);
+  }
+  std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return n == vanilla; });
+  return names;
+}
+
+// Every combination of the group's shape axes (unset ones at default_shape()), seq_len varying
+// fastest and ascending.
+std::vector<Problem> shape_points(const SweepGroup& g) {
+  static const char* const kOuterToInner[] = {"precision", "seed",   "batch",  "heads",
+                                              "head_dim",  "causal", "seq_len"};
+  std::vector<Problem> points = {default_shape()};
+  for (const std::string axis : kOuterToInner) {
+    const AxisValues* v = find_axis(g, axis);
+    if (!v) continue;
+    AxisValues vals = *v;
+    if (axis == "seq_len") {
+      std::sort(vals.begin(), vals.end());
+      vals.erase(std::unique(vals.begin(), vals.end()), vals.end());
+    }
+    std::vector<Problem> next;
+    for (const Problem& p : points)
+      for (double x : vals) {
+        Problem q = p;
+        set_axis(q, axis, x);
+        next.push_back(q);
+      }
+    points = std::move(next);
+  }
+  return points;
+}
+
+// The problems of kernel `k` at one shape point: its parameters at their defaults, then the
+// product over the ones the group sets.
+std::vector<Problem> kernel_problems(const Kernel& k, const SweepGroup& g, const Problem& shape) {
+  std::vector<Problem> probs = {with_defaults(k, shape)};
+  for (const ParamSpec& ps : k.info().params) {
+    const AxisValues* v = find_axis(g, ps.name);
+    if (!v) continue;
+    std::vector<Problem> next;
+    for (const Problem& p : probs)
+      for (double x : *v) next.push_back(Problem(p).set_param(ps.name, x));
+    probs = std::move(next);
+  }
+  return probs;
+}
+
+Point make_point(const Kernel& k, Backend b, const Problem& p, const SweepGroup& g) {
+  Point pt;
+  pt.kernel = &k;
+  pt.backend = b;
+  pt.problem = p;
+  for (const ParamSpec& ps : k.info().params)
+    if (find_axis(g, ps.name) || p.real_param(ps.name) != 0) pt.shown_params.push_back(ps.name);
+  pt.group = g.name;
+  return pt;
+}
+
+}  // namespace
+
 std::vector<Point> expand(const SweepSpec& s, const std::vector<Backend>& backends) {
   const Registry& reg = Registry::instance();
   std::vector<Point> points;
   std::set<std::string> seen;
   for (const SweepGroup& g : s.groups) {
-    // kernel names: "all" = the registry; the vanilla kernel first so it runs first at a point
-    std::vector<std::string> names;
-    for (const auto& n : g.kernels) {
-      if (n == "all") {
-        for (const auto& r : reg.names())
-          if (std::find(names.begin(), names.end(), r) == names.end()) names.push_back(r);
-        continue;
-      }
-      const auto all = reg.names();
-      if (std::find(all.begin(), all.end(), n) == all.end())
-        reg.get(n, Backend::cpu);  // throws "unknown kernel 'x' (known: ...)"
-      bool any = false;
-      for (Backend b : backends) any = any || reg.find(n, b);
-      if (!any)
-        throw InvalidProblem(fmt::format("kernel '{}' has no implementation on the selected "
-                                         "backend(s) in this build",
-                                         n));
-      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-    }
-    std::stable_partition(names.begin(), names.end(),
-                          [&](const std::string& n) { return n == s.vanilla_kernel; });
-
-    const Problem def = default_shape();
-    auto values = [&](const std::string& axis) {
-      if (const AxisValues* v = find_axis(g, axis)) return *v;
-      return AxisValues{get_parameter(def, axis)};
-    };
-    AxisValues seq = values("seq_len");
-    std::sort(seq.begin(), seq.end());
-    seq.erase(std::unique(seq.begin(), seq.end()), seq.end());
-
+    const auto names = group_kernel_names(g, s.vanilla_kernel, backends);
+    const auto shapes = shape_points(g);
     for (Backend b : backends)
-      for (double batch : values("batch"))
-        for (double heads : values("heads"))
-          for (double dh : values("head_dim"))
-            for (double causal : values("causal"))
-              for (double n : seq)
-                for (const auto& name : names) {
-                  const Kernel* k = reg.find(name, b);
-                  if (!k) continue;
-                  Problem base = def;
-                  for (const auto& ps : k->info().params) set_parameter(base, ps.name, ps.default_value);
-                  set_parameter(base, "batch", batch);
-                  set_parameter(base, "heads", heads);
-                  set_parameter(base, "head_dim", dh);
-                  set_parameter(base, "causal", causal);
-                  set_parameter(base, "seq_len", n);
-                  // the product over the parameters this kernel reads
-                  std::vector<Problem> probs = {base};
-                  std::vector<std::string> params, shown;
-                  for (const auto& ps : k->info().params) {
-                    params.push_back(ps.name);
-                    const AxisValues* v = find_axis(g, ps.name);
-                    if (v) {
-                      std::vector<Problem> next;
-                      for (const Problem& p : probs)
-                        for (double x : *v) {
-                          Problem q = p;
-                          set_parameter(q, ps.name, x);
-                          next.push_back(q);
-                        }
-                      probs = std::move(next);
-                    }
-                  }
-                  for (const Problem& p : probs) {
-                    Point pt;
-                    pt.kernel = k;
-                    pt.backend = b;
-                    pt.problem = p;
-                    pt.params = params;
-                    for (const auto& ps : k->info().params)
-                      if (find_axis(g, ps.name) || get_parameter(p, ps.name) != 0)
-                        pt.shown_params.push_back(ps.name);
-                    pt.group = g.name;
-                    if (seen.insert(pt.key()).second) points.push_back(std::move(pt));
-                  }
-                }
+      for (const Problem& shape : shapes)
+        for (const auto& name : names)
+          if (const Kernel* k = reg.find(name, b))
+            for (const Problem& p : kernel_problems(*k, g, shape)) {
+              Point pt = make_point(*k, b, p, g);
+              if (seen.insert(pt.key()).second) points.push_back(std::move(pt));
+            }
   }
   return points;
 }
@@ -529,7 +539,7 @@ std::optional<std::string> memory_skip_reason(const Kernel& k, const Problem& p,
                                               const RunOptions& o) {
   const WorkspaceSize ws = k.workspace(p);
   const double backend_bytes = double(input_sizes(p, k.info().inputs).bytes()) +
-                               double(output_elems(p) * sizeof(float)) + double(ws.total());
+                               double(output_bytes(p)) + double(ws.total());
   const double host_bytes = double(harness_host_bytes(k, p));
   const double host_limit = o.host_memory_limit
                                 ? double(o.host_memory_limit)
@@ -561,7 +571,7 @@ std::optional<double> extrapolate_point_seconds(const Point& pt, const std::vect
     if (r.kernel != pt.kernel->info().name || r.backend != pt.backend) continue;
     if (r.problem.seq_len >= pt.problem.seq_len) continue;
     probe.seq_len = r.problem.seq_len;
-    if (point_key(r.kernel, r.backend, probe, pt.params) != row_key(r)) continue;
+    if (point_key(r.kernel, r.backend, probe) != row_key(r)) continue;
     same.push_back(&r);
   }
   if (same.empty()) return std::nullopt;
@@ -684,13 +694,8 @@ std::string repro_command(const Point& pt, const std::string& extra) {
   const Problem& p = pt.problem;
   std::string s = fmt::format("attnbench sweep --kernels {} --backend {}", pt.kernel->info().name,
                               backend_name(pt.backend));
-  for (const auto& a : shape_axes()) {
-    if (a == "causal")
-      s += fmt::format(" --axis causal={}", p.causal ? "true" : "false");
-    else
-      s += fmt::format(" --axis {}={}", a, number_text(get_parameter(p, a)));
-  }
-  for (const auto& n : pt.params) s += fmt::format(" --axis {}={}", n, number_text(get_parameter(p, n)));
+  for (const auto& a : shape_axes()) s += fmt::format(" --axis {}={}", a, axis_text(p, a));
+  for (const auto& [n, v] : p.params) s += fmt::format(" --axis {}={}", n, number_text(v));
   if (!extra.empty()) s += " " + extra;
   return s;
 }
@@ -739,7 +744,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
   row.kernel = k.info().name;
   row.backend = pt.backend;
   row.problem = p;
-  row.params = pt.params;
+  row.family = k.info().family;
   const Timing timing = o.timing.count(pt.backend) ? o.timing.at(pt.backend) : default_timing(pt.backend);
   row.repro = repro_command(pt, repro_flags(timing, o));
   auto finish = [&](const char* status, std::string reason) {
@@ -756,7 +761,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
   }
   const WorkspaceSize ws = k.workspace(p);
   row.memory.inputs_bytes = input_sizes(p, k.info().inputs).bytes();
-  row.memory.outputs_bytes = output_elems(p) * sizeof(float);
+  row.memory.outputs_bytes = output_bytes(p);
   row.memory.prepared_bytes = ws.prepared_bytes;
   row.memory.scratch_bytes = ws.scratch_bytes;
   row.flops = k.flops(p);
@@ -935,7 +940,7 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
       row.kernel = pt.kernel->info().name;
       row.backend = pt.backend;
       row.problem = pt.problem;
-      row.params = pt.params;
+      row.family = pt.kernel->info().family;
       row.status = "error";
       row.reason = e.what();
       row.repro = repro_command(pt, repro_flags(o.timing.count(pt.backend) ? o.timing.at(pt.backend)
@@ -988,10 +993,7 @@ std::string results_table(const ResultsFile& f) {
     std::vector<std::string> c;
     c.push_back(r.kernel);
     c.push_back(backend_name(r.backend));
-    std::vector<std::string> shown;
-    for (const auto& n : r.params)
-      if (get_parameter(r.problem, n) != 0) shown.push_back(n);
-    c.push_back(describe(r.problem, shown));
+    c.push_back(describe_point(r.problem));
     c.push_back(r.time ? fmt::format("{:.3f}", r.time->median) : "-");
     c.push_back(r.pct_of_peak ? fmt::format("{:.0f} {}", *r.pct_of_peak, r.roofline_bound.substr(0, 3))
                               : "-");

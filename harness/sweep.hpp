@@ -25,11 +25,10 @@ struct Timing {
 };
 Timing default_timing(Backend b);
 
-// Shape axes every kernel reads; every other axis is a method parameter (parameter_names()).
-const std::vector<std::string>& shape_axes();
-bool is_shape_axis(const std::string& name);
+// Axes: the shape axes every kernel reads (problem.hpp, shape_axes()), and every method
+// parameter some kernel of the registry declares (Registry::parameters()).
 
-using AxisValues = std::vector<double>;  // causal: 1 / 0
+using AxisValues = std::vector<double>;  // causal: 1 / 0; precision: its Precision index
 
 struct SweepGroup {
   std::string name;
@@ -74,7 +73,6 @@ struct Point {
   const Kernel* kernel = nullptr;
   Backend backend = Backend::cpu;
   Problem problem;
-  std::vector<std::string> params;        // every parameter the kernel reads
   std::vector<std::string> shown_params;  // the ones worth printing (swept or not default)
   std::string group;
   std::string key() const;

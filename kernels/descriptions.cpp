@@ -37,10 +37,11 @@ KernelInfo lisa_info(const char* name, int64_t default_codewords, bool soft, Bac
            : "LISA: attention over prefix histograms of hard codeword codes",
       (soft ? kInputProbs : kInputCodes) | kInputCodebooks | kInputProjections,
       {
-          {"codebooks", 8, "B, codebooks per head"},
-          {"codewords", double(default_codewords), "W, codewords per codebook"},
-          {"projections", 0, "1: per-codebook Wq, Wk, Wv inputs; 0: identity"},
-          {"decay", 0, "counts decay lambda (causal only); 0 = none"},
+          int_param("codebooks", 8, 1, 4096, "B, codebooks per head"),
+          int_param("codewords", default_codewords, 1, int64_t(1) << 20,
+                    "W, codewords per codebook"),
+          flag_param("projections", false, "1: per-codebook Wq, Wk, Wv inputs; 0: identity"),
+          real_param("decay", 0, 0, 1e6, "counts decay lambda (causal only); 0 = none"),
       });
 }
 
@@ -59,8 +60,9 @@ KernelInfo performer_info(Backend b) {
                      "Performer FAVOR+: positive orthogonal random features, linear attention",
                      kInputQKV,
                      {
-                         {"features", 0, "m, random features; 0 = floor(dh ln dh)"},
-                         {"seed", 1234, "seeds the block-orthogonal random projection"},
+                         int_param("features", 0, 0, int64_t(1) << 20,
+                                   "m, random features; 0 = floor(dh ln dh); the seed axis "
+                                   "seeds the block-orthogonal projection"),
                      });
 }
 
@@ -78,7 +80,8 @@ KernelInfo hydra_info(Backend b) {
 KernelInfo local_window_info(Backend b) {
   return method_info("local_window", b, "sparse",
                      "softmax attention over a band of w keys around each query", kInputQKV,
-                     {{"window", 64, "w: causal i-w < j <= i, bidirectional |i-j| < w"}});
+                     {int_param("window", 64, 1, int64_t(1) << 50,
+                                "w: causal i-w < j <= i, bidirectional |i-j| < w")});
 }
 
 }  // namespace attnbench

@@ -64,7 +64,7 @@ void vanilla_reference_rows_f64(const Problem& p, const double* q, const double*
 }
 
 LisaTablesF64 lisa_tables_f64(const Problem& p, const Inputs& in) {
-  const int64_t H = p.heads, B = p.codebooks, W = p.codewords, dh = p.head_dim;
+  const int64_t H = p.heads, B = p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
   LisaTablesF64 t;
   const size_t n = static_cast<size_t>(H * B * W * dh);
   t.cq.resize(n);
@@ -72,7 +72,7 @@ LisaTablesF64 lisa_tables_f64(const Problem& p, const Inputs& in) {
   t.cv.resize(n);
   for (int64_t hb = 0; hb < H * B; ++hb) {
     const float* c = in.codebooks + hb * W * dh;
-    const bool proj = p.projections;
+    const bool proj = p.flag_param("projections");
     project(c, proj ? in.wq + hb * dh * dh : nullptr, W, dh, t.cq.data() + hb * W * dh);
     project(c, proj ? in.wk + hb * dh * dh : nullptr, W, dh, t.ck.data() + hb * W * dh);
     project(c, proj ? in.wv + hb * dh * dh : nullptr, W, dh, t.cv.data() + hb * W * dh);
@@ -81,7 +81,7 @@ LisaTablesF64 lisa_tables_f64(const Problem& p, const Inputs& in) {
 }
 
 QKV lisa_equivalent_qkv(const Problem& p, const Inputs& in, bool soft) {
-  const int64_t H = p.heads, B = p.codebooks, W = p.codewords, dh = p.head_dim, N = p.seq_len;
+  const int64_t H = p.heads, B = p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim, N = p.seq_len;
   const LisaTablesF64 t = lisa_tables_f64(p, in);
   QKV r;
   const size_t n = static_cast<size_t>(p.batch * H * N * dh);

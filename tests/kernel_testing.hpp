@@ -16,8 +16,7 @@ namespace attnbench::testing {
 // A problem for kernel `k` with its declared parameter defaults, then the given shape.
 inline Problem problem_for(const Kernel& k, int64_t batch, int64_t heads, int64_t n, int64_t dh,
                            bool causal) {
-  Problem p;
-  for (const auto& ps : k.info().params) set_parameter(p, ps.name, ps.default_value);
+  Problem p = with_defaults(k, Problem{});
   p.batch = batch;
   p.heads = heads;
   p.seq_len = n;

@@ -413,8 +413,7 @@ TEST_CASE("every cuda kernel matches its cpu twin's description", "[cuda][regist
     // host-side queries work without a device, and the FLOP count is the twin's
     for (bool causal : {true, false}) {
       if (causal ? !g.has_causal : !g.has_bidirectional) continue;
-      Problem p;
-      for (const auto& ps : g.params) set_parameter(p, ps.name, ps.default_value);
+      Problem p = with_defaults(*k, Problem{});
       p.batch = 2;
       p.heads = 3;
       p.seq_len = 333;
@@ -668,7 +667,7 @@ TEST_CASE("vanilla_materialized's CUDA pipeline, run on the CPU, matches the CPU
 
 // The flash block of vanilla_flash (window 0) and local_window (window = min(w, N)).
 void check_flash_emulated(const std::string& name, const Problem& p, double& worst) {
-  const int64_t window = name == "local_window" ? std::min(p.window, p.seq_len) : 0;
+  const int64_t window = name == "local_window" ? std::min(p.int_param("window"), p.seq_len) : 0;
   check_emulated(name, p, WorkspaceSize{},
                  [&](bool rev, const Inputs& in, void*, void*, float* out) {
                    const FlashConfig cfg = flash_config(p.head_dim);
@@ -712,7 +711,7 @@ TEST_CASE("local_window's CUDA thread block, run on the CPU, matches the CPU twi
     for (int64_t n : {1, 7, 130, 333})
       for (int64_t window : {1, 3, 64, 100, 1000}) {
         Problem p = shaped("local_window", 2, 2, n, n == 333 ? 33 : 16, causal, ++seed);
-        p.window = window;
+        p.set_param("window", window);
         INFO(describe(p, {"window"}));
         check_flash_emulated("local_window", p, worst);
       }
@@ -728,33 +727,33 @@ TEST_CASE("LISA's CUDA pipelines, run on the CPU, match the CPU twins", "[cuda][
       for (int64_t n : {1, 7, 333})
         for (int64_t dh : {8, 33}) problems.push_back(shaped(name, 2, 3, n, dh, causal, ++seed));
       Problem proj = shaped(name, 2, 2, 100, 16, causal, ++seed);
-      proj.projections = true;
+      proj.set_param("projections", true);
       problems.push_back(proj);
       if (causal) {
         Problem decay = shaped(name, 1, 2, 400, 8, causal, ++seed);
-        decay.decay = 0.1;
+        decay.set_param("decay", 0.1);
         problems.push_back(decay);
         // several slabs per sequence (B*W = 4096: 512 rows per slab), the histogram carried
         Problem slabs = shaped(name, 1, 2, 1100, 8, causal, ++seed);
-        slabs.codewords = 512;
-        slabs.decay = 0.01;
+        slabs.set_param("codewords", 512);
+        slabs.set_param("decay", 0.01);
         problems.push_back(slabs);
       } else {
         // several groups of sequences, crossing batch elements
         Problem groups = shaped(name, 4, 8, 64, 8, causal, ++seed);
-        groups.codewords = 128;
+        groups.set_param("codewords", 128);
         problems.push_back(groups);
       }
       const bool soft = std::string(name) == "lisa_soft";
       for (const Problem& p : problems) {
         INFO(name << " " << describe(p, {"codebooks", "codewords", "projections", "decay"}));
         if (p.causal && p.seq_len == 1100) {
-          const LisaCausalPlan plan = lisa_causal_plan(p.sequences(), p.seq_len, p.codebooks * p.codewords);
+          const LisaCausalPlan plan = lisa_causal_plan(p.sequences(), p.seq_len, p.int_param("codebooks") * p.int_param("codewords"));
           REQUIRE(lisa_causal_slabs(plan, p.sequences(), p.seq_len) >= 6);
         }
         if (!p.causal && p.batch == 4) {
-          const LisaBidirPlan plan = lisa_bidir_plan(p.sequences(), p.seq_len, p.codebooks,
-                                                     p.codewords, p.head_dim);
+          const LisaBidirPlan plan = lisa_bidir_plan(p.sequences(), p.seq_len, p.int_param("codebooks"),
+                                                     p.int_param("codewords"), p.head_dim);
           REQUIRE(lisa_bidir_groups(plan, p.sequences()) >= 2);
         }
         check_emulated(name, p, lisa_workspace(p),
@@ -771,9 +770,9 @@ TEST_CASE("LISA's CUDA pipelines, run on the CPU, match the CPU twins", "[cuda][
 }
 
 TEST_CASE("LISA's CUDA scratch does not grow with N", "[cuda][tiling]") {
-  Problem p;
-  p.codebooks = 8;
-  p.codewords = 128;
+  Problem p = with_defaults(Registry::instance().get("lisa_base", Backend::cpu), Problem{});
+  p.set_param("codebooks", 8);
+  p.set_param("codewords", 128);
   p.head_dim = 64;
   for (bool causal : {true, false}) {
     p.causal = causal;
@@ -910,7 +909,7 @@ TEST_CASE("the linear family's CUDA pipelines, run on the CPU, match the CPU twi
       problems.push_back({shaped(f.name, 40, 1, 70, 8, causal, ++seed), 20000});   // groups
       if (f.map == LinearMap::performer) {
         Problem wide = shaped(f.name, 1, 2, 200, 16, causal, ++seed);
-        wide.features = 100;
+        wide.set_param("features", 100);
         problems.push_back({wide, 30000});
       }
       for (const auto& [p, budget] : problems) {

@@ -27,7 +27,7 @@ Row point(const std::string& kernel, int64_t n, bool causal = true) {
   r.backend = Backend::cpu;
   r.problem.seq_len = n;
   r.problem.causal = causal;
-  if (kernel.rfind("lisa", 0) == 0) r.params = {"codebooks", "codewords"};
+  if (kernel.rfind("lisa", 0) == 0) r.problem.set_param("codebooks", 8).set_param("codewords", 16);
   r.status = "ok";
   return r;
 }

@@ -48,10 +48,11 @@ ResultsFile full_file() {
   r.problem.seq_len = 4096;
   r.problem.head_dim = 32;
   r.problem.causal = false;
-  r.problem.codebooks = 4;
-  r.problem.codewords = 64;
-  r.problem.decay = 0.25;
-  r.params = {"codebooks", "codewords", "projections", "decay"};
+  r.problem.set_param("codebooks", 4);
+  r.problem.set_param("codewords", 64);
+  r.problem.set_param("decay", 0.25).set_param("projections", 0);
+  r.problem.precision = Precision::bf16;
+  r.family = "lisa";
   r.status = "ok";
   TimeStats t;
   t.samples = {1.5, 1.25, 2.0};
@@ -136,10 +137,12 @@ TEST_CASE("a results file reads back with every field", "[harness][results]") {
   CHECK(y.problem.seq_len == 4096);
   CHECK(y.problem.head_dim == 32);
   CHECK_FALSE(y.problem.causal);
-  CHECK(y.problem.codebooks == 4);
-  CHECK(y.problem.codewords == 64);
-  CHECK(y.problem.decay == 0.25);
-  CHECK(y.params == x.params);
+  CHECK(y.problem.int_param("codebooks") == 4);
+  CHECK(y.problem.int_param("codewords") == 64);
+  CHECK(y.problem.real_param("decay") == 0.25);
+  CHECK(y.problem.params == x.problem.params);
+  CHECK(y.problem.precision == Precision::bf16);
+  CHECK(y.family == "lisa");
   CHECK(row_key(y) == row_key(x));
   CHECK(y.status == "ok");
   CHECK(y.reason.empty());
@@ -187,7 +190,7 @@ TEST_CASE("a results file reads back with every field", "[harness][results]") {
   CHECK_FALSE(z.memory_agrees);
   CHECK_FALSE(z.correctness_rel_l2);
   CHECK_FALSE(z.vs_vanilla);
-  CHECK(z.params.empty());
+  CHECK(z.problem.params.empty());
 }
 
 TEST_CASE("the JSON carries every documented field", "[harness][results]") {
@@ -253,7 +256,7 @@ TEST_CASE("vs_vanilla pairs rows at the same shape and backend", "[harness][resu
   };
   f.rows = {row("lisa_base", 1024, 1.0, 100), row("vanilla_materialized", 1024, 4.0, 800),
             row("lisa_base", 2048, 1.0, 100)};
-  f.rows[0].params = {"codewords"};
+  f.rows[0].problem.set_param("codewords", 128);
   fill_vs_vanilla(f);  // the vanilla row comes after: filled all the same
   REQUIRE(f.rows[0].vs_vanilla);
   CHECK(f.rows[0].vs_vanilla->speedup == 4.0);

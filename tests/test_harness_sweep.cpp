@@ -65,12 +65,10 @@ class ToyKernel : public Kernel {
 Point point_of(const Kernel& k, int64_t n, bool causal = true) {
   Point pt;
   pt.kernel = &k;
-  pt.problem = default_shape();
-  for (const auto& ps : k.info().params) set_parameter(pt.problem, ps.name, ps.default_value);
+  pt.problem = with_defaults(k, default_shape());
   pt.problem.seq_len = n;
   pt.problem.head_dim = 16;
   pt.problem.causal = causal;
-  for (const auto& ps : k.info().params) pt.params.push_back(ps.name);
   return pt;
 }
 
@@ -95,10 +93,10 @@ TEST_CASE("axes a kernel does not read are ignored for it, not multiplied", "[ha
   CHECK(pts[5].problem.seq_len == 128);
   for (const auto& p : pts) {
     if (p.kernel->info().name == "vanilla_materialized") {
-      CHECK(p.params.empty());
+      CHECK(p.problem.params.empty());
     } else {
-      CHECK(p.problem.codebooks == 8);  // the kernel's default: no codebooks axis
-      CHECK((p.problem.codewords == 32 || p.problem.codewords == 64));
+      CHECK(p.problem.int_param("codebooks") == 8);  // the kernel's default: no codebooks axis
+      CHECK((p.problem.int_param("codewords") == 32 || p.problem.int_param("codewords") == 64));
     }
   }
 }
@@ -116,8 +114,8 @@ TEST_CASE("parameter defaults come from the kernel, groups are deduplicated", "[
   for (const auto& p : pts) CHECK(keys.insert(p.key()).second);
   CHECK(pts.size() == 3 + 2);  // the causal points of group 2 repeat group 1
   for (const auto& p : pts) {
-    if (p.kernel->info().name == "lisa_base") CHECK(p.problem.codewords == 128);
-    if (p.kernel->info().name == "lisa_mini") CHECK(p.problem.codewords == 16);
+    if (p.kernel->info().name == "lisa_base") CHECK(p.problem.int_param("codewords") == 128);
+    if (p.kernel->info().name == "lisa_mini") CHECK(p.problem.int_param("codewords") == 16);
   }
 }
 
@@ -254,7 +252,6 @@ TEST_CASE("a point whose extrapolated time is too long is skipped", "[harness][s
     Row r;
     r.kernel = p.kernel->info().name;
     r.problem = p.problem;
-    r.params = p.params;
     TimeStats t;
     t.samples = {ms, ms, ms};
     static_cast<stats::Summary&>(t) = stats::summarize(t.samples);

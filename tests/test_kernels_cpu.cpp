@@ -61,7 +61,7 @@ void check_kernel_rejects(const std::string& name) {
   for (const char* field : {"batch", "heads", "seq_len", "head_dim"})
     for (double bad : {0.0, -3.0}) {
       Problem p = problem_for(k, 1, 1, 16, 8, causal);
-      set_parameter(p, field, bad);
+      set_axis(p, field, bad);
       INFO(name << " " << field << "=" << bad);
       CHECK_THROWS_AS(k.validate(p), InvalidProblem);
       try {
@@ -78,14 +78,30 @@ void check_kernel_rejects(const std::string& name) {
   if (!k.info().has_bidirectional)
     CHECK_THROWS_WITH(k.validate(problem_for(k, 1, 1, 16, 8, false)),
                       Catch::Contains("no bidirectional form"));
-  if (k.info().inputs & (kInputCodes | kInputCodebooks)) {
+  // every declared parameter: below its range, above it, missing, and (integers) fractional
+  for (const ParamSpec& ps : k.info().params) {
+    INFO(name << " parameter " << ps.name);
+    const Problem good = problem_for(k, 1, 1, 16, 8, causal);
+    std::vector<Problem> bad(3, good);
+    bad[0].set_param(ps.name, ps.min_value - 1);
+    bad[1].set_param(ps.name, ps.max_value + 1);
+    bad[2].params.erase(ps.name);
+    if (ps.kind != ParamKind::real) bad.push_back(Problem(good).set_param(ps.name, ps.min_value + 0.5));
+    for (const Problem& p : bad)
+      CHECK_THROWS_WITH(k.validate(p), Catch::Contains(ps.name) && Catch::Contains(name));
+  }
+  // precisions it does not declare are refused with their name (the harness skips them)
+  for (Precision pr : kAllPrecisions) {
     Problem p = problem_for(k, 1, 1, 16, 8, causal);
-    p.codewords = 0;
-    CHECK_THROWS_AS(k.validate(p), InvalidProblem);
+    p.precision = pr;
+    if (k.info().supports(pr))
+      CHECK_NOTHROW(k.validate(p));
+    else
+      CHECK_THROWS_WITH(k.validate(p), Catch::Contains(std::string("no ") + precision_name(pr)));
   }
   if (k.info().inputs & kInputCodes) {
     Problem p = problem_for(k, 1, 2, 16, 8, causal);
-    for (int32_t bad : {-1, int32_t(p.codewords)}) {
+    for (int32_t bad : {-1, int32_t(p.int_param("codewords"))}) {
       HostInputs in = make_inputs(p, k.info().inputs, 7);
       in.codes[in.codes.size() / 2] = bad;
       CHECK_THROWS_WITH(k.validate_inputs(p, in.view()), Catch::Contains("outside [0, W="));
@@ -136,16 +152,20 @@ TEST_CASE("the registry lists the foundation kernels on the cpu backend", "[regi
                     Catch::Contains("unknown kernel 'no_such_kernel'"));
 }
 
-TEST_CASE("parameters are set and read by name, unknown names rejected", "[problem]") {
+TEST_CASE("axes are set and read by name; other names are method parameters", "[problem]") {
   Problem p;
-  set_parameter(p, "codewords", 32);
-  CHECK(p.codewords == 32);
-  CHECK(get_parameter(p, "codewords") == 32);
-  set_parameter(p, "causal", 0);
+  set_axis(p, "codewords", 32);
+  CHECK(p.int_param("codewords") == 32);
+  CHECK(get_axis(p, "codewords") == 32);
+  set_axis(p, "causal", 0);
   CHECK_FALSE(p.causal);
-  CHECK_THROWS_WITH(set_parameter(p, "colour", 1), Catch::Contains("unknown parameter 'colour'"));
-  CHECK_THROWS_AS(set_parameter(p, "seq_len", 1.5), InvalidProblem);
-  CHECK_THROWS_AS(set_parameter(p, "causal", 2), InvalidProblem);
+  set_axis(p, "precision", 2);
+  CHECK(p.precision == Precision::bf16);
+  CHECK_THROWS_WITH(get_axis(p, "colour"), Catch::Contains("does not set the parameter 'colour'"));
+  CHECK_THROWS_AS(set_axis(p, "seq_len", 1.5), InvalidProblem);
+  CHECK_THROWS_AS(set_axis(p, "causal", 2), InvalidProblem);
+  CHECK_THROWS_AS(set_axis(p, "precision", 4), InvalidProblem);
+  CHECK_THROWS_AS(set_axis(p, "seed", -1), InvalidProblem);
 }
 
 TEST_CASE("every kernel's workspace query is deterministic and its flops positive",

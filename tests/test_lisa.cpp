@@ -24,16 +24,17 @@ Problem lisa_problem(int64_t batch, int64_t heads, int64_t n, int64_t dh, bool c
   p.seq_len = n;
   p.head_dim = dh;
   p.causal = causal;
-  p.codebooks = B;
-  p.codewords = W;
-  p.projections = projections;
+  p.set_param("codebooks", B);
+  p.set_param("codewords", W);
+  p.set_param("projections", projections);
+  p.set_param("decay", 0);
   return p;
 }
 
 // Sum over codebooks of float64 vanilla attention with q_i = Cq[b][c_ib], k_j = Ck[b][c_jb],
 // v_j = Cv[b][c_jb], scale 1/sqrt(dh): what LISA must equal exactly.
 std::vector<double> per_codebook_vanilla(const Problem& p, const HostInputs& in) {
-  const int64_t H = p.heads, B = p.codebooks, W = p.codewords, dh = p.head_dim, N = p.seq_len;
+  const int64_t H = p.heads, B = p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim, N = p.seq_len;
   const LisaTablesF64 t = lisa_tables_f64(p, in.view());
   const auto rows = sample_rows(p, p.sequences() * N);
   std::vector<double> total(rows.size() * size_t(dh), 0.0), part(total.size());
@@ -142,7 +143,7 @@ TEST_CASE("LISA decay is the recurrence of the closed form, with no overflow at 
   const int64_t n = GENERATE(1, 333, 5000);
   const int64_t heads = GENERATE(1, 3);  // one sequence exercises the chunked prefix
   Problem p = lisa_problem(1, heads, n, 16, true, 2, 8, false);
-  p.decay = 0.1;
+  p.set_param("decay", 0.1);
   for (const char* name : {"lisa_base", "lisa_soft"}) {
     const Kernel& k = cpu_kernel(name);
     const HostInputs in = make_inputs(p, k.info().inputs, uint64_t(n));
@@ -157,7 +158,7 @@ TEST_CASE("LISA decay is the recurrence of the closed form, with no overflow at 
   bi.causal = false;
   CHECK_THROWS_WITH(cpu_kernel("lisa_base").validate(bi), Catch::Contains("decay"));
   Problem neg = p;
-  neg.decay = -0.5;
+  neg.set_param("decay", -0.5);
   CHECK_THROWS_WITH(cpu_kernel("lisa_base").validate(neg), Catch::Contains("decay"));
 }
 
@@ -170,7 +171,7 @@ TEST_CASE("LISA-Soft with one-hot assignments equals LISA-Base", "[lisa]") {
   REQUIRE(onehot.codebooks == hard.codebooks);
   std::fill(onehot.probs.begin(), onehot.probs.end(), 0.f);
   for (size_t x = 0; x < hard.codes.size(); ++x)
-    onehot.probs[x * size_t(p.codewords) + size_t(hard.codes[x])] = 1.f;
+    onehot.probs[x * size_t(p.int_param("codewords")) + size_t(hard.codes[x])] = 1.f;
   const RunResult a = run_guarded(base, p, hard);
   const RunResult b = run_guarded(soft, p, onehot);
   double num = 0, den = 0;

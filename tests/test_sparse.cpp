@@ -74,24 +74,24 @@ TEST_CASE("sparse kernels match float64 at non-default parameters", "[sparse]") 
   for (bool causal : {true, false}) {
     for (int64_t w : {1, 2, 5, 70}) {
       Problem p = shape("local_window", 137, 16, causal, ++seed);
-      p.window = w;
+      p.set_param("window", w);
       check_against_reference("local_window", p);
     }
     for (int64_t bs : {1, 4, 13, 64})
       for (int64_t nh : {1, 3}) {
         Problem p = shape("reformer_lsh", 203, 8, causal, ++seed);
-        p.bucket_size = bs;
-        p.n_hashes = nh;
+        p.set_param("bucket_size", bs);
+        p.set_param("n_hashes", nh);
         check_against_reference("reformer_lsh", p);
       }
     for (int64_t b : {1, 5, 16, 100}) {
       Problem p = shape("sinkhorn", 211, 16, causal, ++seed);
-      p.block = b;
+      p.set_param("block", b);
       check_against_reference("sinkhorn", p);
     }
     for (int64_t L : {1, 4, 300}) {
       Problem p = shape("lsan_twin", 150, 8, causal, ++seed);
-      p.conv_width = L;
+      p.set_param("conv_width", L);
       check_against_reference("lsan_twin", p);
     }
   }
@@ -108,7 +108,7 @@ TEST_CASE("local_window with a window of at least N is vanilla attention", "[spa
       const std::vector<double> want = vanilla_f64(p, in);
       const RunResult ref = run_guarded(vm, p, in);
       for (int64_t w : {n, n + 1, 10 * n}) {
-        p.window = w;
+        p.set_param("window", w);
         INFO(describe(p, {"window"}));
         const RunResult r = run_guarded(lw, p, in);
         check_run(r);
@@ -117,7 +117,7 @@ TEST_CASE("local_window with a window of at least N is vanilla attention", "[spa
         CHECK(rel_l2_all(p, r.out, vm_out) < kTol);
       }
       if (n > 8) {  // and a narrower window is not
-        p.window = n / 4;
+        p.set_param("window", n / 4);
         CHECK(rel_l2_all(p, run_guarded(lw, p, in).out, want) > 1e-2);
       }
     }
@@ -159,8 +159,8 @@ TEST_CASE("reformer_lsh with one chunk is shared-QK attention with the self-logi
         }
       for (int64_t bs : {n, n + 5, 4 * n + 64})
         for (int64_t nh : {1, 4}) {
-          p.bucket_size = bs;
-          p.n_hashes = nh;
+          p.set_param("bucket_size", bs);
+          p.set_param("n_hashes", nh);
           INFO(describe(p, {"bucket_size", "n_hashes"}));
           const RunResult r = run_guarded(k, p, in);
           check_run(r);
@@ -181,8 +181,8 @@ TEST_CASE("reformer_lsh reads q and v only, and its hashing follows the seed", "
   const Kernel& k = cpu_kernel("reformer_lsh");
   for (bool causal : {true, false}) {
     Problem p = shape("reformer_lsh", 300, 16, causal, 91);
-    p.bucket_size = 16;
-    p.n_hashes = 2;
+    p.set_param("bucket_size", 16);
+    p.set_param("n_hashes", 2);
     HostInputs in = make_inputs(p, kInputQKV, 5);
     const std::vector<float> base = run_guarded(k, p, in).out;
     CHECK(run_guarded(k, p, in).out == base);  // deterministic
@@ -204,14 +204,14 @@ TEST_CASE("sinkhorn with one block (block >= N) is vanilla attention", "[sparse]
       const HostInputs in = make_inputs(p, kInputQKV, p.seed);
       const std::vector<double> want = vanilla_f64(p, in);
       for (int64_t b : {n, n + 3, 8 * n}) {
-        p.block = b;
+        p.set_param("block", b);
         INFO(describe(p, {"block"}));
         const RunResult r = run_guarded(k, p, in);
         check_run(r);
         CHECK(rel_l2_all(p, r.out, want) < kTol);
       }
       if (n >= 64) {  // with several blocks it is not
-        p.block = n / 8;
+        p.set_param("block", n / 8);
         CHECK(rel_l2_all(p, run_guarded(k, p, in).out, want) > 1e-2);
       }
     }
@@ -224,7 +224,7 @@ TEST_CASE("lsan_twin with a zero convolution is vanilla attention", "[sparse]") 
     for (int64_t n : {1, 6, 100, 257})
       for (int64_t L : {1, 3, 9}) {
         Problem p = shape("lsan_twin", n, 16, causal, ++seed);
-        p.conv_width = L;
+        p.set_param("conv_width", L);
         HostInputs in = make_inputs(p, k.info().inputs, p.seed);
         const std::vector<double> want = vanilla_f64(p, in);
         INFO(describe(p, {"conv_width"}));

@@ -36,9 +36,14 @@ namespace {
 
 Problem problem_of(const json& axes) {
   Problem p;
+  // the axes the gate wrote (axes_json): numbers, booleans, and the precision's name
   for (auto it = axes.begin(); it != axes.end(); ++it) {
+    if (it->is_string()) {
+      p.precision = parse_precision(it->get<std::string>()).value_or(Precision::fp32);
+      continue;
+    }
     const double v = it->is_boolean() ? (it->get<bool>() ? 1.0 : 0.0) : it->get<double>();
-    set_parameter(p, it.key(), v);
+    set_axis(p, it.key(), v);
   }
   return p;
 }

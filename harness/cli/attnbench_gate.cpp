@@ -59,11 +59,7 @@ Point make_point(const Kernel& k, Shape s, bool causal) {
   Point pt;
   pt.kernel = &k;
   pt.backend = k.info().backend;
-  Problem p = default_shape();
-  for (const auto& ps : k.info().params) {
-    set_parameter(p, ps.name, ps.default_value);
-    pt.params.push_back(ps.name);
-  }
+  Problem p = with_defaults(k, default_shape());
   p.batch = s.batch;
   p.heads = s.heads;
   p.seq_len = s.seq_len;
@@ -325,7 +321,7 @@ int run_work(const Common& c, const WorkArgs& a) {
   for (size_t i = 0; i < points.size(); ++i)
     list.push_back({{"label", fmt::format("p{}", i)},
                     {"kernel", points[i].kernel->info().name},
-                    {"axes", axes_json(points[i].problem, points[i].params)}});
+                    {"axes", axes_json(points[i].problem)}});
   const std::string points_file = (dir / "points.json").string();
   const std::string driver_out = (dir / "driver.json").string();
   write_json(points_file, list);
@@ -374,7 +370,7 @@ int run_work(const Common& c, const WorkArgs& a) {
     r.kernel = pt.kernel->info().name;
     r.backend = pt.backend;
     r.problem = pt.problem;
-    r.params = pt.params;
+    r.family = pt.kernel->info().family;
     r.flops = pt.kernel->flops(pt.problem);
     r.min_bytes = pt.kernel->min_bytes(pt.problem);
     r.repro = repro_command(pt, "--threads 1") + "  (instructions: attnbench_gate work)";
@@ -524,7 +520,7 @@ int run_time(const Common& c, const TimeArgs& a) {
     r.kernel = pt.kernel->info().name;
     r.backend = pt.backend;
     r.problem = pt.problem;
-    r.params = pt.params;
+    r.family = pt.kernel->info().family;
     r.flops = pt.kernel->flops(pt.problem);
     r.min_bytes = pt.kernel->min_bytes(pt.problem);
     r.repro = repro_command(pt, "--threads 1");
@@ -582,11 +578,8 @@ int run_points() {
   auto show = [](const char* gate, const std::vector<Point>& pts) {
     fmt::print("{} gate ({} points):\n", gate, pts.size());
     for (const Point& p : pts) {
-      std::vector<std::string> shown;
-      for (const auto& n : p.params)
-        if (get_parameter(p.problem, n) != 0) shown.push_back(n);
       fmt::print("  {} {} {}\n", p.kernel->info().name, backend_name(p.backend),
-                 describe(p.problem, shown));
+                 describe_point(p.problem));
     }
   };
   show("memory", memory_points());

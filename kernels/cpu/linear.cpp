@@ -882,14 +882,8 @@ class PerformerCpu final : public Kernel {
     static const KernelInfo i = performer_info(Backend::cpu);
     return i;
   }
-  void validate(const Problem& p) const override {
-    validate_common(p);
-    if (p.features < 0 || p.features > (1 << 20))
-      throw InvalidProblem(fmt::format(
-          "performer: features must be in [0, 2^20] (0 = default), got {}", p.features));
-  }
   static int64_t features(const Problem& p) {
-    return random_features::performer_features(p.features, p.head_dim);
+    return random_features::performer_features(p.int_param("features"), p.head_dim);
   }
   // prepared: the projection as the kernel reads it, transposed (dh x m) and times dh^-1/4
   // (so the dots are one product with the raw rows), then the generator's m x dh float output

@@ -47,12 +47,12 @@ struct LisaTables {
 };
 
 LisaTables carve_tables(const Problem& p, void* base) {
-  const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
   cpu::Carver c(base);
   LisaTables t{};
   t.t = c.take<float>(HB * W * W);
   t.e = c.take<float>(HB * W * W);
-  if (p.projections) {
+  if (p.flag_param("projections")) {
     t.cq = c.take<float>(HB * W * dh);
     t.ck = c.take<float>(HB * W * dh);
     t.cv = c.take<float>(HB * W * dh);
@@ -61,10 +61,10 @@ LisaTables carve_tables(const Problem& p, void* base) {
 }
 
 size_t tables_bytes(const Problem& p) {
-  const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
   cpu::Sizer s;
   s.add<float>(HB * W * W).add<float>(HB * W * W);
-  if (p.projections) s.add<float>(HB * W * dh).add<float>(HB * W * dh).add<float>(HB * W * dh);
+  if (p.flag_param("projections")) s.add<float>(HB * W * dh).add<float>(HB * W * dh).add<float>(HB * W * dh);
   return s.bytes();
 }
 
@@ -76,24 +76,20 @@ class LisaCpu : public Kernel {
 
   void validate(const Problem& p) const override {
     validate_common(p);
-    if (p.codewords > (1 << 20) || p.codebooks > 4096)
-      throw InvalidProblem(fmt::format("{}: B={} W={} is out of range", info_.name,
-                                       p.codebooks, p.codewords));
-    if (!(p.decay >= 0.0))
-      throw InvalidProblem(fmt::format("{}: decay must be >= 0, got {}", info_.name, p.decay));
-    if (p.decay > 0.0 && !p.causal)
+    if (p.real_param("decay") > 0.0 && !p.causal)
       throw InvalidProblem(fmt::format("{}: decay has no bidirectional form", info_.name));
   }
 
   void validate_inputs(const Problem& p, const Inputs& in) const override {
-    const int64_t n = p.sequences() * p.seq_len * p.codebooks;
+    const int64_t n = p.sequences() * p.seq_len * p.int_param("codebooks");
+    const int64_t W = p.int_param("codewords");
     if (!soft_) {
       for (int64_t x = 0; x < n; ++x)
-        if (in.codes[x] < 0 || in.codes[x] >= p.codewords)
+        if (in.codes[x] < 0 || in.codes[x] >= W)
           throw InvalidProblem(fmt::format("{}: code {} at flat index {} is outside [0, W={})",
-                                           info_.name, in.codes[x], x, p.codewords));
+                                           info_.name, in.codes[x], x, W));
     } else {
-      for (int64_t x = 0; x < n * p.codewords; ++x)
+      for (int64_t x = 0; x < n * W; ++x)
         if (!(in.probs[x] >= 0.0f) || !std::isfinite(in.probs[x]))
           throw InvalidProblem(fmt::format(
               "{}: probability {} at flat index {} is not a finite non-negative number",
@@ -102,7 +98,7 @@ class LisaCpu : public Kernel {
   }
 
   WorkspaceSize workspace(const Problem& p) const override {
-    const int64_t BW = p.codebooks * p.codewords, W = p.codewords, dh = p.head_dim;
+    const int64_t BW = p.int_param("codebooks") * p.int_param("codewords"), W = p.int_param("codewords"), dh = p.head_dim;
     const int64_t nt = cpu::max_threads();
     cpu::Sizer s;
     if (p.causal) {
@@ -117,14 +113,14 @@ class LisaCpu : public Kernel {
 
   void prepare(const Problem& p, const Inputs& in, void* prepared,
                const ExecContext&) const override {
-    const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+    const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
     const LisaTables t = carve_tables(p, prepared);
     const float scale = 1.0f / std::sqrt(float(dh));
     for (int64_t hb = 0; hb < HB; ++hb) {
       const float* c = in.codebooks + hb * W * dh;
       const float* cq = c;
       const float* ck = c;
-      if (p.projections) {
+      if (p.flag_param("projections")) {
         float* outs[3] = {t.cq + hb * W * dh, t.ck + hb * W * dh, t.cv + hb * W * dh};
         const float* mats[3] = {in.wq + hb * dh * dh, in.wk + hb * dh * dh,
                                 in.wv + hb * dh * dh};
@@ -148,7 +144,7 @@ class LisaCpu : public Kernel {
   void run(const Problem& p, const Inputs& in, const void* prepared, void* scratch, float* out,
            const ExecContext& ctx) const override {
     const LisaTables t = carve_tables(p, const_cast<void*>(prepared));
-    const float* cv = p.projections ? t.cv : in.codebooks;
+    const float* cv = p.flag_param("projections") ? t.cv : in.codebooks;
     if (p.causal)
       run_causal(p, in, t, cv, scratch, out, ctx);
     else
@@ -161,8 +157,8 @@ class LisaCpu : public Kernel {
   bool profiles_phases() const override { return true; }
 
   double flops(const Problem& p) const override {
-    const double S = double(p.sequences()), N = double(p.seq_len), B = double(p.codebooks),
-                 W = double(p.codewords), dh = double(p.head_dim);
+    const double S = double(p.sequences()), N = double(p.seq_len), B = double(p.int_param("codebooks")),
+                 W = double(p.int_param("codewords")), dh = double(p.head_dim);
     // causal: the (N x BW) by (BW x dh) product; bidirectional: B (W x W) by (W x dh)
     // products plus the B-row gather-sum per position.
     return p.causal ? S * 2 * N * B * W * dh : S * (2 * B * W * W * dh + N * B * dh);
@@ -170,9 +166,10 @@ class LisaCpu : public Kernel {
 
   void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
                       double* out) const override {
-    const int64_t H = p.heads, B = p.codebooks, W = p.codewords, dh = p.head_dim,
+    const int64_t H = p.heads, B = p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim,
                   N = p.seq_len;
     const LisaTablesF64 tab = lisa_tables_f64(p, in);
+    const double decay = p.real_param("decay");
     const double scale = 1.0 / std::sqrt(double(dh));
     std::vector<double> hist(W), logit(W);
     for (size_t r = 0; r < rows.size(); ++r) {
@@ -183,7 +180,7 @@ class LisaCpu : public Kernel {
         std::fill(hist.begin(), hist.end(), 0.0);
         const int64_t last = p.causal ? i : N - 1;
         for (int64_t j = 0; j <= last; ++j) {
-          const double wgt = p.decay > 0 ? std::exp(-p.decay * double(i - j)) : 1.0;
+          const double wgt = decay > 0 ? std::exp(-decay * double(i - j)) : 1.0;
           const int64_t pos = (s * N + j) * B + b;
           if (soft_)
             for (int64_t w = 0; w < W; ++w) hist[w] += wgt * in.probs[pos * W + w];
@@ -236,21 +233,22 @@ class LisaCpu : public Kernel {
   }
 
   // hist <- decay * hist + assignments of position (s, i), all codebooks.
-  void step(const Problem& p, const Inputs& in, int64_t s, int64_t i, float decay,
+  void step(const math::LisaDims& d, const Inputs& in, int64_t s, int64_t i, float decay,
             float* hist) const {
-    const int64_t B = p.codebooks, W = p.codewords;
+    const int64_t B = d.codebooks, W = d.codewords;
     if (decay != 1.0f)
       for (int64_t x = 0; x < B * W; ++x) hist[x] *= decay;
-    for (int64_t b = 0; b < B; ++b) add_position(in, (s * p.seq_len + i) * B + b, W, hist + b * W);
+    for (int64_t b = 0; b < B; ++b) add_position(in, (s * d.seq_len + i) * B + b, W, hist + b * W);
   }
 
   void run_causal(const Problem& p, const Inputs& in, const LisaTables& t, const float* cv,
                   void* scratch, float* out, const ExecContext& ctx) const {
-    const int64_t S = p.sequences(), N = p.seq_len, H = p.heads, B = p.codebooks,
-                  W = p.codewords, BW = B * W, dh = p.head_dim;
+    const int64_t S = p.sequences(), N = p.seq_len, H = p.heads, B = p.int_param("codebooks"),
+                  W = p.int_param("codewords"), BW = B * W, dh = p.head_dim;
     const int64_t chunks = chunks_per_sequence(p);
     const int64_t chunk_len = (N + chunks - 1) / chunks;
-    const float decay = math::lisa_decay_factor(p.decay);
+    const float decay = math::lisa_decay_factor(p.real_param("decay"));
+    const math::LisaDims dims{N, B, W};
     const int nt = cpu::threads_for(ctx);
     cpu::Carver carve(scratch);
     float* starts = carve.take<float>(S * chunks * BW);
@@ -268,11 +266,11 @@ class LisaCpu : public Kernel {
           std::fill(h, h + BW, 0.f);
           if (c == chunks - 1) continue;  // the last chunk's total is never needed
           for (int64_t i = c * chunk_len; i < std::min(N, (c + 1) * chunk_len); ++i)
-            step(p, in, s, i, decay, h);
+            step(dims, in, s, i, decay, h);
         }
       // prefix over chunks: start[c] = decay^len * start[c-1] + local[c-1]
       const float decay_chunk =
-          p.decay > 0 ? float(std::exp(-p.decay * double(chunk_len))) : 1.0f;
+          p.real_param("decay") > 0 ? float(std::exp(-p.real_param("decay") * double(chunk_len))) : 1.0f;
       for (int64_t s = 0; s < S; ++s) {
         float* base = starts + s * chunks * BW;
         for (int64_t c = chunks - 1; c >= 1; --c)
@@ -305,7 +303,7 @@ class LisaCpu : public Kernel {
           for (int64_t i0 = c * chunk_len; i0 < end; i0 += kRowBlock) {
             const int64_t rows = std::min(kRowBlock, end - i0);
             for (int64_t r = 0; r < rows; ++r) {
-              step(p, in, s, i0 + r, decay, hist);
+              step(dims, in, s, i0 + r, decay, hist);
               for (int64_t b = 0; b < B; ++b) {
                 const int64_t code = query_code(in, (s * N + i0 + r) * B + b, W);
                 const int64_t row = ((h * B + b) * W + code) * W;
@@ -327,14 +325,15 @@ class LisaCpu : public Kernel {
   void run_bidirectional(const Problem& p, const Inputs& in, const LisaTables& t,
                          const float* cv, void* scratch, float* out,
                          const ExecContext& ctx) const {
-    const int64_t S = p.sequences(), N = p.seq_len, H = p.heads, B = p.codebooks,
-                  W = p.codewords, BW = B * W, dh = p.head_dim;
+    const int64_t S = p.sequences(), N = p.seq_len, H = p.heads, B = p.int_param("codebooks"),
+                  W = p.int_param("codewords"), BW = B * W, dh = p.head_dim;
+    const math::LisaDims dims{N, B, W};
     const int nt = cpu::threads_for(ctx);
     const size_t slot = cpu::Sizer().add<float>(BW).add<float>(BW * W).add<float>(BW * dh).bytes();
     auto build_y = [&](int64_t s, float* hist, float* a, float* y, PhaseLaps& laps) {
       const int64_t h = s % H;
       std::fill(hist, hist + BW, 0.f);
-      for (int64_t i = 0; i < N; ++i) step(p, in, s, i, 1.0f, hist);
+      for (int64_t i = 0; i < N; ++i) step(dims, in, s, i, 1.0f, hist);
       for (int64_t b = 0; b < B; ++b) {
         for (int64_t c = 0; c < W; ++c) {
           const int64_t row = ((h * B + b) * W + c) * W;

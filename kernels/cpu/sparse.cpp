@@ -51,12 +51,6 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Reformer normalizes keys as x / max(||x||, eps), as torch's F.normalize does.
 constexpr double kNormEps = 1e-12;
 
-// Parameters must be at least 1 (and not absurd: every index below is an int64 product).
-void require_param(const KernelInfo& info, const char* name, int64_t value, int64_t max_value) {
-  if (value < 1 || value > max_value)
-    throw InvalidProblem(fmt::format("{}: {} must be in [1, {}], got {}", info.name, name,
-                                     max_value, value));
-}
 
 // In-place softmax of row[lo, hi) (entries may be -inf: weight 0); entries outside the range
 // become 0. Returns the log of the normalizer, max + log(sum). [lo, hi) holds a finite entry.
@@ -172,24 +166,20 @@ class LocalWindowCpu final : public Kernel {
     static const KernelInfo i = local_window_info(Backend::cpu);
     return i;
   }
-  void validate(const Problem& p) const override {
-    validate_common(p);
-    require_param(info(), "window", p.window, int64_t(1) << 50);
-  }
   WorkspaceSize workspace(const Problem& p) const override {
-    return {0, band_scratch_bytes(p, p.window)};
+    return {0, band_scratch_bytes(p, p.int_param("window"))};
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
-    band_attention(p, p.window, in, scratch, out, ctx, [](int64_t, int64_t, int64_t) {});
+    band_attention(p, p.int_param("window"), in, scratch, out, ctx, [](int64_t, int64_t, int64_t) {});
   }
   double flops(const Problem& p) const override {
     return 4.0 * double(p.sequences()) * double(p.head_dim) *
-           math::local_window_pairs(p.seq_len, p.window, p.causal);
+           math::local_window_pairs(p.seq_len, p.int_param("window"), p.causal);
   }
   void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
                       double* out) const override {
-    const int64_t N = p.seq_len, dh = p.head_dim, w = std::min(p.window, N);
+    const int64_t N = p.seq_len, dh = p.head_dim, w = std::min(p.int_param("window"), N);
     const double scale = 1.0 / std::sqrt(double(dh));
     std::vector<int64_t> keys;
     for (size_t r = 0; r < rows.size(); ++r) {
@@ -228,7 +218,7 @@ struct ReformerDims {
   int64_t buckets, half, chunk, chunks, max_keys, tile;
   explicit ReformerDims(const Problem& p) {
     const int64_t N = p.seq_len;
-    chunk = std::min(p.bucket_size, N);
+    chunk = std::min(p.int_param("bucket_size"), N);
     buckets = math::reformer_num_buckets(N, chunk);
     half = buckets / 2;
     chunks = math::reformer_num_chunks(N, chunk);
@@ -351,15 +341,14 @@ class ReformerCpu final : public Kernel {
     static const KernelInfo i = method_info("reformer_lsh", Backend::cpu, "sparse",
         "Reformer shared-QK LSH attention: hash, sort, chunked attention, n_hashes rounds",
         kInputQKV,
-        {{"bucket_size", 64, "chunk length after sorting by bucket"},
-         {"n_hashes", 8, "hash rounds, combined by their log-sum-exp weights"},
-         {"seed", 1234, "seeds the random rotations"}});
+        {int_param("bucket_size", 64, 1, int64_t(1) << 40, "chunk length after sorting by bucket"),
+         int_param("n_hashes", 8, 1, 4096,
+                   "hash rounds, combined by their log-sum-exp weights; the seed axis seeds the "
+                   "random rotations")});
     return i;
   }
   void validate(const Problem& p) const override {
     validate_common(p);
-    require_param(info(), "bucket_size", p.bucket_size, int64_t(1) << 40);
-    require_param(info(), "n_hashes", p.n_hashes, 4096);
     if (p.seq_len > (int64_t(1) << 31) - 1)
       throw InvalidProblem(fmt::format("{}: seq_len must be < 2^31", info().name));
   }
@@ -403,13 +392,13 @@ class ReformerCpu final : public Kernel {
   }
   WorkspaceSize workspace(const Problem& p) const override {
     const ReformerDims d(p);
-    const size_t prepared = cpu::Sizer().add<float>(p.n_hashes * p.head_dim * d.half).bytes();
+    const size_t prepared = cpu::Sizer().add<float>(p.int_param("n_hashes") * p.head_dim * d.half).bytes();
     return {prepared,
             shared(p).bytes() + per_thread(p, d).bytes() * size_t(cpu::max_threads())};
   }
   void prepare(const Problem& p, const Inputs&, void* prepared,
                const ExecContext&) const override {
-    sparse_random::reformer_rotations(p.seed, p.n_hashes, p.head_dim, ReformerDims(p).half,
+    sparse_random::reformer_rotations(p.seed, p.int_param("n_hashes"), p.head_dim, ReformerDims(p).half,
                                       static_cast<float*>(prepared));
   }
 
@@ -431,6 +420,7 @@ class ReformerCpu final : public Kernel {
     char* slots = static_cast<char*>(scratch) + carve.used();
     const size_t slot = per_thread(p, d).bytes();
     const int nt = cpu::threads_for(ctx);
+    const int64_t rounds = p.int_param("n_hashes");
 #pragma omp parallel num_threads(nt)
     {
       const ThreadScratch ts = carve_thread(p, d, slots + slot * size_t(omp_get_thread_num()));
@@ -438,7 +428,7 @@ class ReformerCpu final : public Kernel {
 #pragma omp for schedule(dynamic)
         for (int64_t s = 0; s < S; ++s) {
           st.begin(s * N, (s + 1) * N);
-          for (int64_t round = 0; round < p.n_hashes; ++round) {
+          for (int64_t round = 0; round < rounds; ++round) {
             st.hash(round, s * N, (s + 1) * N);
             counting_sort(st.bucket + s * N, N, d.buckets, ts.counts, st.sorted + s * N);
             for (int64_t c = 0; c < d.chunks; ++c) st.attend_chunk(s, c, ts);
@@ -448,7 +438,7 @@ class ReformerCpu final : public Kernel {
       } else {
 #pragma omp for schedule(static)
         for (int64_t x = 0; x < S * N; ++x) st.begin(x, x + 1);
-        for (int64_t round = 0; round < p.n_hashes; ++round) {
+        for (int64_t round = 0; round < rounds; ++round) {
 #pragma omp for schedule(static)
           for (int64_t x0 = 0; x0 < S * N; x0 += kHashBatch)
             st.hash(round, x0, std::min(S * N, x0 + kHashBatch));
@@ -476,14 +466,14 @@ class ReformerCpu final : public Kernel {
       const int64_t n_prev = prev == c ? 0 : std::min(d.chunk, p.seq_len - prev * d.chunk);
       pairs += double(n_own) * double(n_own + n_prev);
     }
-    return double(p.sequences()) * double(p.n_hashes) *
+    return double(p.sequences()) * double(p.int_param("n_hashes")) *
            (2.0 * N * dh * double(d.half) + 4.0 * dh * pairs);
   }
 
   void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
                       double* out) const override {
     const ReformerDims d(p);
-    const int64_t N = p.seq_len, dh = p.head_dim, R = p.n_hashes;
+    const int64_t N = p.seq_len, dh = p.head_dim, R = p.int_param("n_hashes");
     const double scale = 1.0 / std::sqrt(double(dh));
     std::vector<float> rot(size_t(R * dh * d.half));
     sparse_random::reformer_rotations(p.seed, R, dh, d.half, rot.data());
@@ -573,7 +563,7 @@ class ReformerCpu final : public Kernel {
 struct SinkhornDims {
   int64_t block, blocks, tile, max_keys;
   explicit SinkhornDims(const Problem& p) {
-    block = std::min(p.block, p.seq_len);
+    block = std::min(p.int_param("block"), p.seq_len);
     blocks = math::sinkhorn_num_blocks(p.seq_len, block);
     tile = std::min(kTileRows, block);
     max_keys = blocks > 1 ? 2 * block : block;
@@ -601,12 +591,8 @@ class SinkhornCpu final : public Kernel {
   const KernelInfo& info() const override {
     static const KernelInfo i = method_info("sinkhorn", Backend::cpu, "sparse",
         "Sparse Sinkhorn attention: each block sees itself and its Sinkhorn-sorted block",
-        kInputQKV, {{"block", 64, "block size (queries and keys)"}});
+        kInputQKV, {int_param("block", 64, 1, int64_t(1) << 40, "block size (queries and keys)")});
     return i;
-  }
-  void validate(const Problem& p) const override {
-    validate_common(p);
-    require_param(info(), "block", p.block, int64_t(1) << 40);
   }
   static cpu::Sizer shared(const Problem& p, const SinkhornDims& d) {
     const int64_t SB = p.sequences() * d.blocks, dh = p.head_dim;
@@ -776,19 +762,15 @@ class LsanTwinCpu final : public Kernel {
   const KernelInfo& info() const override {
     static const KernelInfo i = method_info("lsan_twin", Backend::cpu, "sparse",
         "LSAN twin attention: vanilla attention plus a depthwise causal convolution of V",
-        kInputQKV | kInputConv, {{"conv_width", 3, "L, taps of the depthwise convolution"}});
+        kInputQKV | kInputConv, {int_param("conv_width", 3, 1, int64_t(1) << 20, "L, taps of the depthwise convolution")});
     return i;
-  }
-  void validate(const Problem& p) const override {
-    validate_common(p);
-    require_param(info(), "conv_width", p.conv_width, int64_t(1) << 20);
   }
   WorkspaceSize workspace(const Problem& p) const override {
     return {0, band_scratch_bytes(p, p.seq_len)};
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
-    const int64_t N = p.seq_len, dh = p.head_dim, L = p.conv_width;
+    const int64_t N = p.seq_len, dh = p.head_dim, L = p.int_param("conv_width");
     band_attention(p, N, in, scratch, out, ctx, [&](int64_t s, int64_t i0, int64_t rows) {
       const float* conv = in.conv + (s % p.heads) * L * dh;
       const float* v = in.v + s * N * dh;
@@ -799,11 +781,11 @@ class LsanTwinCpu final : public Kernel {
   double flops(const Problem& p) const override {
     const double S = double(p.sequences()), N = double(p.seq_len), dh = double(p.head_dim);
     const double attention = 4.0 * S * N * N * dh;
-    return (p.causal ? attention / 2 : attention) + 2.0 * S * N * double(p.conv_width) * dh;
+    return (p.causal ? attention / 2 : attention) + 2.0 * S * N * double(p.int_param("conv_width")) * dh;
   }
   void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
                       double* out) const override {
-    const int64_t N = p.seq_len, dh = p.head_dim, L = p.conv_width;
+    const int64_t N = p.seq_len, dh = p.head_dim, L = p.int_param("conv_width");
     vanilla_reference_rows(p, in.q, in.k, in.v, 1.0 / std::sqrt(double(dh)), rows, out);
     for (size_t r = 0; r < rows.size(); ++r) {
       const int64_t s = rows[r].seq, i = rows[r].row;

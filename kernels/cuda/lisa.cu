@@ -49,7 +49,7 @@ class LisaCuda : public CudaKernel {
 
  protected:
   void validate_cuda(const Problem& p) const override {
-    require_int("codebooks*codewords", p.codebooks * p.codewords);
+    require_int("codebooks*codewords", p.int_param("codebooks") * p.int_param("codewords"));
   }
 
  private:

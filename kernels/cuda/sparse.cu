@@ -28,7 +28,7 @@ class LocalWindowCuda final : public CudaKernel {
   WorkspaceSize workspace(const Problem&) const override { return {0, 0}; }
   void run(const Problem& p, const Inputs& in, const void*, void*, float* out,
            const ExecContext& ctx) const override {
-    launch_flash(p, in, out, ctx, std::min(p.window, p.seq_len));
+    launch_flash(p, in, out, ctx, std::min(p.int_param("window"), p.seq_len));
   }
 
  protected:

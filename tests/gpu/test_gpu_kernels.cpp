@@ -118,12 +118,12 @@ std::vector<Problem> extra_problems(const Kernel& k, bool causal) {
   if (name == "local_window")
     for (int64_t window : {1, 3, 100, 5000}) {  // band narrower than a tile, wider than N
       Problem p = problem_for(k, 2, 2, 333, 33, causal);
-      p.window = window;
+      p.set_param("window", window);
       v.push_back(p);
     }
   if (name == "performer") {
     Problem p = problem_for(k, 2, 2, 300, 16, causal);
-    p.features = 100;
+    p.set_param("features", 100);
     v.push_back(p);
   }
   if (k.info().family == "linear") {
@@ -132,21 +132,21 @@ std::vector<Problem> extra_problems(const Kernel& k, bool causal) {
   }
   if (k.info().family == "lisa") {
     Problem proj = problem_for(k, 2, 2, 333, 64, causal);
-    proj.projections = true;
+    proj.set_param("projections", true);
     v.push_back(proj);
     if (causal) {
       Problem decay = problem_for(k, 2, 2, 1000, 16, causal);
-      decay.decay = 0.1;
+      decay.set_param("decay", 0.1);
       v.push_back(decay);
     }
     // several causal slabs per sequence (the histogram carried between them): B*W = 2048
     Problem slabs = problem_for(k, 1, 3, 3000, 16, causal);
-    slabs.codewords = 256;
-    if (causal) slabs.decay = 0.01;
+    slabs.set_param("codewords", 256);
+    if (causal) slabs.set_param("decay", 0.01);
     v.push_back(slabs);
     // several bidirectional groups (crossing batch elements): W = 128, many sequences
     Problem groups = problem_for(k, 4, 8, 64, 64, causal);
-    groups.codewords = 128;
+    groups.set_param("codewords", 128);
     v.push_back(groups);
   }
   return v;

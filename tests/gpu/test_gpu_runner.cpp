@@ -35,7 +35,7 @@ TEST_CASE("the cuda runner rejects cpu kernels and invalid inputs", "[gpu][backe
   if (const Kernel* lisa = Registry::instance().find("lisa_base", Backend::cuda)) {
     const Problem q = problem_for(*lisa, 1, 1, 16, 8, true);
     HostInputs in = make_inputs(q, lisa->info().inputs, 2);
-    in.codes[3] = int32_t(q.codewords);
+    in.codes[3] = int32_t(q.int_param("codewords"));
     CHECK_THROWS_WITH(runner->setup(*lisa, q, in), Catch::Contains("outside [0, W="));
   }
   CHECK_THROWS_AS(runner->run_once_ms(), std::logic_error);  // nothing set up

@@ -1,4 +1,4 @@
-// The kernel interface and the registry (design.md, "The kernel interface").
+// The kernel interface and the registry (docs/architecture.md, "Kernels").
 //
 // A kernel allocates nothing. The caller asks `workspace(problem)` for two sizes and hands the
 // kernel that memory:
@@ -17,17 +17,34 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "attnbench/problem.hpp"
 
 namespace attnbench {
 
+// A method parameter a kernel declares. Shared code learns every parameter from these: the
+// sweep accepts an axis only if some kernel declares it, and a kernel's validate refuses a
+// value of the wrong kind or outside [min_value, max_value].
+enum class ParamKind { integer, real, flag };
 struct ParamSpec {
-  std::string name;         // one of parameter_names()
-  double default_value;     // the value a fresh Problem carries (0 may mean "derived", see doc)
-  std::string doc;
+  std::string name;         // lower-case identifier, not a shape axis (problem.hpp)
+  ParamKind kind = ParamKind::integer;
+  double default_value = 0; // the value a problem carries unless a sweep sets it
+  double min_value = 0;
+  double max_value = 0;
+  std::string doc;          // one line; say what 0 means when 0 means "derived"
 };
+ParamSpec int_param(std::string name, int64_t default_value, int64_t min_value, int64_t max_value,
+                    std::string doc);
+ParamSpec real_param(std::string name, double default_value, double min_value, double max_value,
+                     std::string doc);
+ParamSpec flag_param(std::string name, bool default_value, std::string doc);
+const char* param_kind_name(ParamKind k);
+
+// Bit of a precision in KernelInfo::precisions.
+constexpr unsigned precision_bit(Precision p) { return 1u << static_cast<int>(p); }
 
 struct KernelInfo {
   std::string name;         // e.g. "lisa_base"; the same name on every backend
@@ -39,6 +56,9 @@ struct KernelInfo {
   unsigned inputs = kInputQKV;          // InputFlags
   std::vector<ParamSpec> params;        // method parameters this kernel reads
   bool is_vanilla = false;              // computes exact softmax attention on q, k, v
+  unsigned precisions = precision_bit(Precision::fp32);  // precision_bit of each it runs
+  bool supports(Precision p) const { return (precisions & precision_bit(p)) != 0; }
+  const ParamSpec* param(std::string_view n) const;   // nullptr when not declared
 };
 
 struct WorkspaceSize {
@@ -48,6 +68,9 @@ struct WorkspaceSize {
 };
 
 class PhaseProfile;  // phases.hpp
+namespace detail {
+struct Registrar;
+}
 
 // Where a call runs. cpu: `threads` (0 = all OpenMP threads). cuda: a cudaStream_t and a
 // cublasHandle_t, passed as void* so this header needs no CUDA include. `phases`: null on
@@ -71,7 +94,8 @@ class Kernel {
   virtual const KernelInfo& info() const = 0;
 
   // Throws InvalidProblem (one line) if this kernel cannot run `p`: non-positive sizes,
-  // an unsupported causal/bidirectional form, parameters out of range.
+  // an unsupported causal/bidirectional form or precision, a declared parameter missing, of
+  // the wrong kind or out of its range.
   virtual void validate(const Problem& p) const;
   // Throws InvalidProblem if the inputs are out of their domain (codes outside [0, W)).
   // Host pointers; the harness calls it on the host copy before any device upload.
@@ -98,30 +122,51 @@ class Kernel {
   virtual void reference_rows(const Problem& p, const Inputs& host_inputs,
                               std::span<const RowId> rows, double* out) const;
 
-  // Throws InvalidProblem naming the kernel unless p suits this kernel's declared forms and
-  // sizes (used by validate's default).
+  // The source file that registered this kernel (ATTNBENCH_REGISTER_KERNEL's __FILE__).
+  const std::string& source_file() const { return source_file_; }
+
+  // Throws InvalidProblem naming the kernel unless p suits this kernel's declared forms,
+  // sizes, precisions and parameters (used by validate's default).
   void validate_common(const Problem& p) const;
+
+ private:
+  friend struct detail::Registrar;
+  std::string source_file_;
 };
 
+// Every kernel of the build. `add` refuses (std::invalid_argument, one line) a kernel whose
+// description is ill-formed: a parameter with a bad name, kind, range or default, a parameter
+// declared twice, a shape axis declared as a parameter, a parameter whose kind differs from
+// another kernel's parameter of the same name, a name and backend already registered, or a
+// backend twin whose forms, inputs or parameters differ.
 class Registry {
  public:
   static Registry& instance();
   void add(std::unique_ptr<Kernel> k);
+  // Takes a kernel out again (for tests that register one for their own length).
+  void remove(const std::string& name, Backend b);
   // Sorted by (name, backend).
   const std::vector<const Kernel*>& kernels() const { return sorted_; }
   const Kernel* find(const std::string& name, Backend b) const;  // nullptr if absent
   // Throws InvalidProblem("unknown kernel 'x' (known: ...)") if no backend has `name`.
   const Kernel& get(const std::string& name, Backend b) const;
   std::vector<std::string> names() const;  // unique, sorted
+  // Every method parameter some kernel declares (the first declaration of each name), sorted.
+  std::vector<ParamSpec> parameters() const;
+  const ParamSpec* parameter(std::string_view name) const;  // nullptr when none declares it
 
  private:
   std::vector<std::unique_ptr<Kernel>> owned_;
   std::vector<const Kernel*> sorted_;
 };
 
+// A problem for kernel `k`: the given one with every parameter `k` declares and `p` does not
+// set filled with its default.
+Problem with_defaults(const Kernel& k, Problem p);
+
 namespace detail {
 struct Registrar {
-  explicit Registrar(std::unique_ptr<Kernel> k) { Registry::instance().add(std::move(k)); }
+  Registrar(std::unique_ptr<Kernel> k, const char* file);
 };
 }  // namespace detail
 
@@ -129,7 +174,7 @@ struct Registrar {
 #define ATTNBENCH_CONCAT(a, b) ATTNBENCH_CONCAT_INNER(a, b)
 #define ATTNBENCH_REGISTER_KERNEL(Class)                                 \
   static const ::attnbench::detail::Registrar ATTNBENCH_CONCAT(          \
-      attnbench_registrar_, __LINE__)(std::make_unique<Class>())
+      attnbench_registrar_, __LINE__)(std::make_unique<Class>(), __FILE__)
 
 // Helpers shared by kernels.
 // Rounds up to 64 bytes so sub-buffers carved from one workspace stay cache-line aligned.

@@ -246,7 +246,7 @@ inline LinearScratch linear_carve(const LinearPlan& plan, int64_t m, int64_t dh,
 // Performer's prepared state: the m x dh projection, drawn on the host by the CPU twin's seeded
 // generator (random_features.hpp) and uploaded; the float64 reference draws the same one.
 inline int64_t performer_features(const Problem& p) {
-  return ::attnbench::random_features::performer_features(p.features, p.head_dim);
+  return ::attnbench::random_features::performer_features(p.int_param("features"), p.head_dim);
 }
 inline size_t performer_prepared_bytes(const Problem& p) {
   return align_bytes(size_t(performer_features(p) * p.head_dim) * sizeof(float));

@@ -218,12 +218,12 @@ struct LisaTables {
   float* cv;
 };
 inline LisaTables lisa_carve_tables(const Problem& p, void* base, size_t* bytes = nullptr) {
-  const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
   Carver c(base);
   LisaTables t{};
   t.t = c.take<float>(HB * W * W);
   t.e = c.take<float>(HB * W * W);
-  if (p.projections) {
+  if (p.flag_param("projections")) {
     t.cq = c.take<float>(HB * W * dh);
     t.ck = c.take<float>(HB * W * dh);
     t.cv = c.take<float>(HB * W * dh);
@@ -286,7 +286,7 @@ inline LisaBidirScratch lisa_carve_bidir(const LisaBidirPlan& plan, int64_t B, i
 }
 
 inline WorkspaceSize lisa_workspace(const Problem& p) {
-  const int64_t B = p.codebooks, W = p.codewords;
+  const int64_t B = p.int_param("codebooks"), W = p.int_param("codewords");
   WorkspaceSize ws;
   lisa_carve_tables(p, nullptr, &ws.prepared_bytes);
   if (p.causal)
@@ -303,11 +303,11 @@ inline WorkspaceSize lisa_workspace(const Problem& p) {
 // prepare: Cq, Ck, Cv = C Wq, C Wk, C Wv (with projections), T = Cq Ck^T / sqrt(dh), E.
 template <class L>
 void lisa_prepare(L& l, const Problem& p, const Inputs& in, void* prepared) {
-  const int64_t HB = p.heads * p.codebooks, W = p.codewords, dh = p.head_dim;
+  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
   const LisaTables t = lisa_carve_tables(p, prepared);
   const float* cq = in.codebooks;
   const float* ck = in.codebooks;
-  if (p.projections) {
+  if (p.flag_param("projections")) {
     const GemmShape proj = lisa_projection_gemm(HB, W, dh);
     l.gemm_strided("lisa projection q", proj, in.wq, in.codebooks, t.cq);
     l.gemm_strided("lisa projection k", proj, in.wk, in.codebooks, t.ck);
@@ -317,24 +317,24 @@ void lisa_prepare(L& l, const Problem& p, const Inputs& in, void* prepared) {
   }
   const float scale = 1.0f / std::sqrt(float(dh));
   l.gemm_strided("lisa logit table", lisa_logit_gemm(HB, W, dh, scale), ck, cq, t.t);
-  l.each("lisa exp table", lisa_table_rows(p.heads, p.codebooks, W), LisaExpTable{t.t, t.e, W});
+  l.each("lisa exp table", lisa_table_rows(p.heads, p.int_param("codebooks"), W), LisaExpTable{t.t, t.e, W});
 }
 
 template <class L>
 void lisa_run_causal(L& l, const Problem& p, const LisaAssign& as, const LisaTables& t,
                      const float* cv, void* scratch, float* out) {
-  const int64_t S = p.sequences(), N = p.seq_len, BW = p.codebooks * p.codewords,
+  const int64_t S = p.sequences(), N = p.seq_len, BW = p.int_param("codebooks") * p.int_param("codewords"),
                 dh = p.head_dim;
   const LisaCausalPlan plan = lisa_causal_plan(S, N, BW);
   const LisaCausalScratch sc = lisa_carve_causal(plan, BW, scratch);
-  const float decay = math::lisa_decay_factor(p.decay);
+  const float decay = math::lisa_decay_factor(p.real_param("decay"));
   const int64_t slabs = lisa_causal_slabs(plan, S, N);
   for (int64_t x = 0; x < slabs; ++x) {
     const LisaSlab slab = lisa_causal_slab(plan, S, N, x);
     if (slab.r0 == 0) l.zero(sc.state, slab.groups * BW);  // a group starts from nothing
     l.each("lisa chunk totals", lisa_scan_items(slab, BW), LisaChunkTotals{as, slab, decay, sc.tot});
     l.each("lisa chunk scan", lisa_carry_items(slab, BW),
-           LisaChunkScan{slab, BW, p.decay, sc.tot, sc.state});
+           LisaChunkScan{slab, BW, p.real_param("decay"), sc.tot, sc.state});
     l.each("lisa prefix histograms", lisa_scan_items(slab, BW),
            LisaPrefixHist{as, slab, decay, sc.tot, sc.hist});
     l.each("lisa weights", lisa_weight_items(slab, as.B),
@@ -350,7 +350,7 @@ void lisa_run_causal(L& l, const Problem& p, const LisaAssign& as, const LisaTab
 template <class L>
 void lisa_run_bidirectional(L& l, const Problem& p, const LisaAssign& as, const LisaTables& t,
                             const float* cv, void* scratch, float* out) {
-  const int64_t S = p.sequences(), N = p.seq_len, B = p.codebooks, W = p.codewords,
+  const int64_t S = p.sequences(), N = p.seq_len, B = p.int_param("codebooks"), W = p.int_param("codewords"),
                 BW = B * W, dh = p.head_dim;
   const LisaBidirPlan plan = lisa_bidir_plan(S, N, B, W, dh);
   const LisaBidirScratch sc = lisa_carve_bidir(plan, B, W, dh, scratch);
@@ -376,9 +376,9 @@ template <class L>
 void lisa_run(L& l, const Problem& p, const Inputs& in, bool soft, const void* prepared,
               void* scratch, float* out) {
   const LisaTables t = lisa_carve_tables(p, const_cast<void*>(prepared));
-  const float* cv = p.projections ? t.cv : in.codebooks;
+  const float* cv = p.flag_param("projections") ? t.cv : in.codebooks;
   const LisaAssign as{soft ? nullptr : in.codes, soft ? in.probs : nullptr, p.seq_len, p.heads,
-                      p.codebooks, p.codewords};
+                      p.int_param("codebooks"), p.int_param("codewords")};
   if (p.causal)
     lisa_run_causal(l, p, as, t, cv, scratch, out);
   else

@@ -25,6 +25,13 @@ constexpr float kLisaMinTableSum = 1e-30f;
 // order.
 constexpr int kLisaLanes = 16;
 
+// The sizes a LISA histogram step needs, read once from the problem's parameters.
+struct LisaDims {
+  int64_t seq_len;    // N
+  int64_t codebooks;  // B
+  int64_t codewords;  // W
+};
+
 AB_HD float lisa_weights(const float* e_row, const float* t_row, const float* hist, int W,
                          float* a) {
   float z = 0.0f;
