@@ -16,10 +16,14 @@ die() { printf 'run_all.sh: error: %s\n' "$*" >&2; exit 1; }
 DEB_PACKAGES=(build-essential cmake ninja-build pkg-config libbenchmark-dev nlohmann-json3-dev
   libfmt-dev catch2 libcli11-dev libopenblas-openmp-dev libomp-dev valgrind
   python3-matplotlib python3-numpy)
+# Installed only by `./run_all.sh peers` (large, and nothing else needs it).
+PEERS_DEB_PACKAGES=(python3-torch)
 
-install_deps() {
+install_deps() { install_packages "${DEB_PACKAGES[@]}"; }
+
+install_packages() {
   local missing=()
-  for p in "${DEB_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -89,6 +93,10 @@ usage: ./run_all.sh [COMMAND] [ARGS]
                       with one, then results/LIMITS.md (targets, verdicts, phases); ARGS
                       go to both sweeps
   ci-perf [--update]  CI performance gates against results/baselines (--update rewrites them)
+  peers PRESET|FILE [ARGS]
+                      PyTorch peers (eager vanilla, SDPA, the LISA authors' ops, Linear
+                      Transformer) at a sweep's points -> results/<date>-<host>-<preset>-peers.json;
+                      installs python3-torch when missing; ARGS: python3 -m peers --help
   --help              this text
 
 Environment: ATTNBENCH_BUILD_DIR (default ./build), JOBS (parallel build jobs), CMAKE_ARGS.
@@ -131,6 +139,13 @@ case "$cmd" in
     ;;
   calibrate) install_deps; configure_build; "$BUILD/attnbench" calibrate "$@" ;;
   ci-perf) install_deps; configure_build; bash "$ROOT/bench/ci_perf.sh" "$BUILD" "$@" ;;
+  peers)
+    [ $# -ge 1 ] || die "peers: name a preset (smoke, default, paper) or a sweep file"
+    install_deps; install_packages "${PEERS_DEB_PACKAGES[@]}"; configure_build
+    stage "PyTorch peers at the points of '$1'"
+    ATTNBENCH_BUILD_DIR="$BUILD" ATTNBENCH_PEERS_LAUNCHER="./run_all.sh peers" \
+      PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m peers "$@"
+    ;;
   all)
     install_deps; configure_build
     run_sweep default "$@"

@@ -23,7 +23,8 @@ Array read(const std::string& path);
 // Parses the bytes of a whole .npy file; `name` is used in messages.
 Array parse(const std::vector<unsigned char>& bytes, const std::string& name);
 
-// Writes a version 1 file (header padded to a multiple of 64 bytes, as NumPy does).
+// Writes a version 1 file (header padded to a multiple of 64 bytes, as NumPy does); also
+// float64 ('<f8'), which `read` refuses.
 // Throws InvalidProblem when the file cannot be written.
 void write(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,
            const void* data);

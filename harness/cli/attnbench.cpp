@@ -4,6 +4,7 @@
 //   attnbench list [--json]
 //   attnbench eval --kernel NAME --inputs DIR --output FILE.npy [--causal|--bidirectional]
 //                  [--param key=value ...]
+//   attnbench export --kernel NAME --out DIR [--axis name=value ...]   (for peers/)
 //   attnbench compare BASE.json NEW.json [--threshold 10%] [--alpha 0.05] [--markdown]
 //   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth
 // Every bad input gives a one-line message on stderr and a non-zero exit (2; compare exits 1
@@ -25,6 +26,7 @@
 #include "calibrate.hpp"
 #include "compare.hpp"
 #include "eval.hpp"
+#include "export.hpp"
 #include "heap.hpp"
 #include "npy.hpp"
 #include "results.hpp"
@@ -88,6 +90,7 @@ struct SweepArgs {
   std::optional<double> min_time, max_point_seconds;
   std::optional<int> min_reps, max_reps, warmup, threads;
   bool dry_run = false, quiet = false, no_calibrate = false;
+  bool json = false;  // with dry_run: the plan as JSON (peers/)
 };
 
 std::string default_out_path(const std::string& preset) {
@@ -165,6 +168,10 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
       !Registry::instance().find(spec.vanilla_kernel, Backend::cuda))
     Registry::instance().get(spec.vanilla_kernel, Backend::cpu);  // throws: unknown kernel
 
+  if (a.dry_run && a.json) {
+    fmt::print("{}\n", sweep_plan_json(spec, opt, points, collect_environment(threads, cmdline)).dump(2));
+    return 0;
+  }
   if (a.dry_run) {
     for (const auto& pt : points) fmt::print("{}\n", pt.describe());
     fmt::print("{} points ({} backend{})\n", points.size(), backends.size(), backends.size() == 1 ? "" : "s");
@@ -356,6 +363,7 @@ int main(int argc, char** argv) {
   sweep->add_option("--threads", sa.threads, "cpu threads (default: OMP_NUM_THREADS or every core)");
   sweep->add_option("--vanilla", sa.vanilla, "kernel the vs_vanilla ratios are taken against");
   sweep->add_flag("--dry-run", sa.dry_run, "print the points and exit");
+  sweep->add_flag("--json", sa.json, "with --dry-run: the points, timing and environment as JSON");
   sweep->add_flag("--no-calibrate", sa.no_calibrate,
                   "do not measure the sgemm rate and bandwidth first (rows then carry no "
                   "pct_of_peak)");
@@ -406,6 +414,17 @@ int main(int argc, char** argv) {
   cal->add_flag("--quick", cal_quick, "smaller sizes (less accurate, well under a second)");
   cal->add_flag("--json", cal_json, "machine-readable output");
 
+  // export: one point's inputs and float64 reference as .npy, for the PyTorch peers (peers/)
+  std::string export_kernel, export_dir;
+  std::vector<std::string> export_axes;
+  auto* exporter = app.add_subcommand("export", "write one point's seeded inputs (.npy, eval's "
+                                                "layout) and the float64 reference of its checked rows");
+  exporter->add_option("--kernel", export_kernel, "kernel name (attnbench list)")->required();
+  exporter->add_option("--axis", export_axes, "name=value (repeatable); unset axes as in a sweep")
+      ->take_all()
+      ->allow_extra_args(false);
+  exporter->add_option("--out", export_dir, "folder to write (created)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -415,6 +434,7 @@ int main(int argc, char** argv) {
   try {
     if (*sweep) return run_sweep_command(sa, cmdline);
     if (*list) return run_list(list_json);
+    if (*exporter) return run_export_command(export_kernel, export_axes, export_dir);
     if (*eval) {
       eo.backend = *parse_backend(eval_backend);
       if (eval_causal) eo.causal = true;

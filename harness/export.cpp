@@ -1,0 +1,159 @@
+#include "export.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "attnbench/reference.hpp"
+#include "inputs.hpp"
+#include "npy.hpp"
+
+namespace attnbench {
+
+namespace {
+
+std::vector<std::string> input_names(unsigned flags) {
+  std::vector<std::string> v;
+  if (flags & kInputQKV) v.insert(v.end(), {"q", "k", "v"});
+  if (flags & kInputCodes) v.push_back("codes");
+  if (flags & kInputProbs) v.push_back("probs");
+  if (flags & kInputCodebooks) v.push_back("codebooks");
+  if (flags & kInputProjections) v.insert(v.end(), {"wq", "wk", "wv"});
+  if (flags & kInputConv) v.push_back("conv");
+  return v;
+}
+
+ojson timing_json(const Timing& t) {
+  return {{"warmup", t.warmup},
+          {"min_reps", t.min_reps},
+          {"max_reps", t.max_reps},
+          {"min_time_s", t.min_time_s}};
+}
+
+ojson point_json(const Point& pt) {
+  const KernelInfo& info = pt.kernel->info();
+  return {{"kernel", info.name},
+          {"backend", backend_name(pt.backend)},
+          {"family", info.family},
+          {"is_vanilla", info.is_vanilla},
+          {"inputs", input_names(info.inputs)},
+          {"group", pt.group},
+          {"axes", axes_json(pt.problem, pt.params)}};
+}
+
+// One input tensor as eval reads it (eval.hpp, problem.hpp for the layouts).
+struct NpyTensor {
+  std::string file;
+  const char* descr;
+  std::vector<int64_t> shape;
+  const void* data;
+};
+
+std::vector<NpyTensor> input_tensors(const Problem& p, const HostInputs& in) {
+  const int64_t b = p.batch, h = p.heads, n = p.seq_len, dh = p.head_dim, B = p.codebooks,
+                W = p.codewords;
+  const std::vector<int64_t> seq = {b, h, n, dh}, proj = {h, B, dh, dh};
+  const std::pair<const std::vector<float>*, NpyTensor> floats[] = {
+      {&in.q, {"q.npy", "<f4", seq, nullptr}},
+      {&in.k, {"k.npy", "<f4", seq, nullptr}},
+      {&in.v, {"v.npy", "<f4", seq, nullptr}},
+      {&in.codebooks, {"codebooks.npy", "<f4", {h, B, W, dh}, nullptr}},
+      {&in.wq, {"wq.npy", "<f4", proj, nullptr}},
+      {&in.wk, {"wk.npy", "<f4", proj, nullptr}},
+      {&in.wv, {"wv.npy", "<f4", proj, nullptr}},
+      {&in.probs, {"probs.npy", "<f4", {b, h, n, B, W}, nullptr}},
+      {&in.conv, {"conv.npy", "<f4", {h, p.conv_width, dh}, nullptr}},
+  };
+  std::vector<NpyTensor> v;
+  for (const auto& [data, t] : floats)
+    if (!data->empty()) v.push_back({t.file, t.descr, t.shape, data->data()});
+  if (!in.codes.empty()) v.push_back({"codes.npy", "<i4", {b, h, n, B}, in.codes.data()});
+  return v;
+}
+
+// The rows correctness_rows(p) checks, as int64 [rows, 2] of (sequence, position).
+std::vector<int64_t> row_pairs(const std::vector<RowId>& rows) {
+  std::vector<int64_t> v;
+  v.reserve(2 * rows.size());
+  for (const RowId& r : rows) v.insert(v.end(), {r.seq, r.row});
+  return v;
+}
+
+}  // namespace
+
+ojson sweep_plan_json(const SweepSpec& s, const RunOptions& o, const std::vector<Point>& points,
+                      const Environment& env) {
+  ojson timing = ojson::object();
+  for (const auto& [b, t] : o.timing) timing[backend_name(b)] = timing_json(t);
+  ojson pts = ojson::array();
+  for (const Point& pt : points) pts.push_back(point_json(pt));
+  return {{"name", s.name},
+          {"vanilla_kernel", s.vanilla_kernel},
+          {"timing", timing},
+          {"max_point_seconds", o.max_point_seconds},
+          {"threads", o.threads},
+          {"environment", to_json(env)},
+          {"points", pts}};
+}
+
+Point export_point(const std::string& kernel, const std::vector<std::string>& axes) {
+  // a one-point sweep, so the point is built exactly as a sweep builds it
+  SweepSpec s = builtin_sweep();
+  override_kernels(s, {kernel});
+  for (const auto& text : axes) {
+    const auto [name, values] = parse_axis_override(text);
+    if (values.size() != 1)
+      throw InvalidProblem(fmt::format("--axis {}: export takes one value per axis", text));
+    override_axis(s, name, values);
+  }
+  const std::vector<Point> points = expand(s, {Backend::cpu});
+  if (points.size() != 1)
+    throw InvalidProblem(fmt::format("export: {} has no cpu point at these axes", kernel));
+  return points.front();
+}
+
+std::vector<std::string> export_point_files(const Point& pt, const std::string& dir) {
+  const Kernel& k = *pt.kernel;
+  const Problem& p = pt.problem;
+  k.validate(p);
+  std::filesystem::create_directories(dir);
+  const auto path = [&](const std::string& f) { return (std::filesystem::path(dir) / f).string(); };
+  std::vector<std::string> files;
+
+  const HostInputs in = make_inputs(p, k.info().inputs, p.seed);
+  for (const NpyTensor& t : input_tensors(p, in)) {
+    npy::write(path(t.file), t.descr, t.shape, t.data);
+    files.push_back(t.file);
+  }
+  const std::vector<RowId> rows = correctness_rows(p);
+  const auto nrows = int64_t(rows.size());
+  std::vector<double> reference(rows.size() * size_t(p.head_dim));
+  k.reference_rows(p, in.view(), rows, reference.data());
+  npy::write(path("rows.npy"), "<i8", {nrows, 2}, row_pairs(rows).data());
+  npy::write(path("reference.npy"), "<f8", {nrows, p.head_dim}, reference.data());
+  files.insert(files.end(), {"rows.npy", "reference.npy"});
+
+  const ojson point = {{"kernel", k.info().name},
+                       {"family", k.info().family},
+                       {"axes", axes_json(p, pt.params)},
+                       {"flops", k.flops(p)},
+                       {"min_bytes", k.min_bytes(p)},
+                       {"inputs_bytes", input_sizes(p, k.info().inputs).bytes()},
+                       {"outputs_bytes", output_elems(p) * sizeof(float)},
+                       {"seed", p.seed},
+                       {"files", files}};
+  std::ofstream(path("point.json")) << point.dump(2) << "\n";
+  files.push_back("point.json");
+  return files;
+}
+
+int run_export_command(const std::string& kernel, const std::vector<std::string>& axes,
+                       const std::string& dir) {
+  const Point pt = export_point(kernel, axes);
+  const auto files = export_point_files(pt, dir);
+  fmt::print("{}: wrote {} files to {}\n", pt.describe(), files.size(), dir);
+  return 0;
+}
+
+}  // namespace attnbench
