@@ -39,7 +39,7 @@ ojson point_json(const Point& pt) {
           {"is_vanilla", info.is_vanilla},
           {"inputs", input_names(info.inputs)},
           {"group", pt.group},
-          {"axes", axes_json(pt.problem, pt.params)}};
+          {"axes", axes_json(pt.problem)}};
 }
 
 // One input tensor as eval reads it (eval.hpp, problem.hpp for the layouts).
@@ -51,8 +51,9 @@ struct NpyTensor {
 };
 
 std::vector<NpyTensor> input_tensors(const Problem& p, const HostInputs& in) {
-  const int64_t b = p.batch, h = p.heads, n = p.seq_len, dh = p.head_dim, B = p.codebooks,
-                W = p.codewords;
+  auto param_or_0 = [&](const char* name) { return p.has_param(name) ? p.int_param(name) : 0; };
+  const int64_t b = p.batch, h = p.heads, n = p.seq_len, dh = p.head_dim,
+                B = param_or_0("codebooks"), W = param_or_0("codewords");
   const std::vector<int64_t> seq = {b, h, n, dh}, proj = {h, B, dh, dh};
   const std::pair<const std::vector<float>*, NpyTensor> floats[] = {
       {&in.q, {"q.npy", "<f4", seq, nullptr}},
@@ -63,7 +64,7 @@ std::vector<NpyTensor> input_tensors(const Problem& p, const HostInputs& in) {
       {&in.wk, {"wk.npy", "<f4", proj, nullptr}},
       {&in.wv, {"wv.npy", "<f4", proj, nullptr}},
       {&in.probs, {"probs.npy", "<f4", {b, h, n, B, W}, nullptr}},
-      {&in.conv, {"conv.npy", "<f4", {h, p.conv_width, dh}, nullptr}},
+      {&in.conv, {"conv.npy", "<f4", {h, param_or_0("conv_width"), dh}, nullptr}},
   };
   std::vector<NpyTensor> v;
   for (const auto& [data, t] : floats)
@@ -136,11 +137,11 @@ std::vector<std::string> export_point_files(const Point& pt, const std::string& 
 
   const ojson point = {{"kernel", k.info().name},
                        {"family", k.info().family},
-                       {"axes", axes_json(p, pt.params)},
+                       {"axes", axes_json(p)},
                        {"flops", k.flops(p)},
                        {"min_bytes", k.min_bytes(p)},
                        {"inputs_bytes", input_sizes(p, k.info().inputs).bytes()},
-                       {"outputs_bytes", output_elems(p) * sizeof(float)},
+                       {"outputs_bytes", output_bytes(p)},
                        {"seed", p.seed},
                        {"files", files}};
   std::ofstream(path("point.json")) << point.dump(2) << "\n";
