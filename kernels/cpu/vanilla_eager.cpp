@@ -38,11 +38,12 @@
 // modelled: the allocator's rounding (PyTorch's CUDA caching allocator rounds blocks to
 // 512 bytes, ours to 64) and the mask's transient `ones` (M, before any score tensor exists).
 //
-// Passes: sgemm per sequence for both products (sequences across threads with serial BLAS
-// when there are enough, else threaded BLAS), then one vectorized, OpenMP-parallel loop per
-// elementwise op; softmax subtracts the row max, as torch's (cpu/vanilla.hpp, softmax_row).
+// Passes: both products as sgemms over whole sequences or blocks of their query rows (every
+// block against all N keys), one per thread with serial BLAS; one vectorized, OpenMP-parallel
+// loop per elementwise op; softmax subtracts the row max, as torch's (cpu/vanilla.hpp, softmax_row).
 // Phases reported to ctx.phases (phases.hpp).
 // Tests: tests/test_kernels_cpu.cpp (float64, via the registry), tests/test_vanilla_cpu.cpp.
+#include <algorithm>
 #include <cmath>
 
 #include "attnbench/cpu/vanilla.hpp"
@@ -54,16 +55,21 @@
 namespace attnbench {
 namespace {
 
-// One product per sequence (the batched matmul): with enough sequences each runs on one
-// thread with serial BLAS (the OpenMP build of OpenBLAS runs serially inside a parallel
-// region), otherwise one at a time with threaded BLAS, as vanilla_materialized decides.
+// The batched matmul: product(s, r0, rows) over blocks of query rows, each block's sgemm on
+// one thread with serial BLAS (the OpenMP build of OpenBLAS runs serially inside a parallel
+// region). Whole sequences when they spread evenly over the threads or are many; otherwise
+// each sequence is cut into blocks of rows, about 4 per thread, as vanilla_materialized does.
+// Every block multiplies against all N keys. (Threaded BLAS would split the same way, and
+// allocate 512 kB of job buffers per call behind the workspace's back.)
 template <class Product>
-void for_each_sequence(int64_t sequences, int nt, const Product& product) {
-  if (sequences >= 4 * int64_t(nt)) {
+void for_each_row_block(int64_t sequences, int64_t n, int nt, const Product& product) {
+  const bool whole = sequences % nt == 0 || sequences >= 4 * int64_t(nt);
+  const int64_t rows = whole ? n : std::max<int64_t>(1, n * sequences / (4 * int64_t(nt)));
+  const int64_t blocks = (n + rows - 1) / rows, items = sequences * blocks;
 #pragma omp parallel for num_threads(nt) schedule(dynamic)
-    for (int64_t s = 0; s < sequences; ++s) product(s);
-  } else {
-    for (int64_t s = 0; s < sequences; ++s) product(s);
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t s = it / blocks, r0 = (it % blocks) * rows;
+    product(s, r0, std::min(rows, n - r0));
   }
 }
 
@@ -118,10 +124,10 @@ class VanillaEagerCpu final : public cpu::VanillaCpuBase {
     const double pass_bytes = 2.0 * sizeof(float) * double(elems);
     {
       PhaseScope phase(ctx.phases, "scores", product_flops);
-      for_each_sequence(S, nt, [&](int64_t s) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(N), int(N), int(dh), 1.0f,
-                    in.q + s * N * dh, int(dh), in.k + s * N * dh, int(dh), 0.0f,
-                    t.raw + s * N * N, int(N));
+      for_each_row_block(S, N, nt, [&](int64_t s, int64_t r0, int64_t rows) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(N), int(dh), 1.0f,
+                    in.q + (s * N + r0) * dh, int(dh), in.k + s * N * dh, int(dh), 0.0f,
+                    t.raw + (s * N + r0) * N, int(N));
       });
     }
     {
@@ -138,10 +144,10 @@ class VanillaEagerCpu final : public cpu::VanillaCpuBase {
       softmax_pass(t.masked, t.probs, S * N, N, nt);
     }
     PhaseScope phase(ctx.phases, "output", product_flops);
-    for_each_sequence(S, nt, [&](int64_t s) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(N), int(dh), int(N), 1.0f,
-                  t.probs + s * N * N, int(N), in.v + s * N * dh, int(dh), 0.0f,
-                  out + s * N * dh, int(dh));
+    for_each_row_block(S, N, nt, [&](int64_t s, int64_t r0, int64_t rows) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(N), 1.0f,
+                  t.probs + (s * N + r0) * N, int(N), in.v + s * N * dh, int(dh), 0.0f,
+                  out + (s * N + r0) * dh, int(dh));
     });
   }
 };
