@@ -24,14 +24,17 @@
 // softmax runs. Bidirectional has no mask and no masked_fill (raw -> scaled -> probs): 2F.
 // Even under autograd the forward peak is the same 2F + M (mul by a scalar saves nothing,
 // masked_fill saves the mask, softmax its output); only probs would outlive the call.
-// Checked with torch 1.13's profiler (profile_memory, CPU, inference_mode) at b*h = 1..4,
-// N = 7..1024: the expression's live-tensor peak is 2F + M to the byte (bidirectional: 2F,
-// plus 12 bytes of scalar tensors).
-// Code that keeps the scores in a named local (s = ...; softmax(s) @ v) holds `masked` through
-// the last matmul, and its peak is 2F + M + the output, which the harness always counts.
-// The workspace is exactly that: two slots of F, an op writing the slot its input does not
-// occupy (the block the framework's allocator would reuse), and the mask
-// (vanilla_eager.hpp, eager_tensors):
+// Checked with torch 1.13's profiler (profile_memory, CPU, inference_mode), b*h = 1..4,
+// N = 512 and 1024: the expression's live-tensor peak is 2F + M to the byte (bidirectional:
+// 2F plus 12 bytes of scalar tensors); the output does not exist yet at that peak. Code that
+// keeps the scores in a named local (s = ...; softmax(s) @ v) holds `masked` through the last
+// matmul and peaks at 2F + M + the output. The harness holds the inputs and the output for
+// the whole call, so its peak_bytes is inputs + output + the workspace below. (When N < dh
+// the output outweighs a score tensor and the expression peaks in its last matmul, at
+// F + output (+ M while the mask is referenced), below the harness's figure.)
+// The workspace is 2F + M: two slots of F, an op writing the slot its input does not occupy
+// (the block the framework's allocator would reuse), and the mask (vanilla_eager.hpp,
+// eager_tensors):
 //   causal          2 align64(4 b h N^2) + align64(N^2) bytes
 //   bidirectional   2 align64(4 b h N^2) bytes
 // Not in it, as for every kernel: q, k, v and the output (the harness counts them). Not
@@ -40,9 +43,10 @@
 //
 // Passes: both products as sgemms over whole sequences or blocks of their query rows (every
 // block against all N keys), one per thread with serial BLAS; one vectorized, OpenMP-parallel
-// loop per elementwise op; softmax subtracts the row max, as torch's (cpu/vanilla.hpp, softmax_row).
-// Phases reported to ctx.phases (phases.hpp).
-// Tests: tests/test_kernels_cpu.cpp (float64, via the registry), tests/test_vanilla_cpu.cpp.
+// loop per elementwise op; softmax subtracts the row max, as torch's (cpu/vanilla.hpp,
+// softmax_row). Phases reported to ctx.phases (phases.hpp).
+// Tests: tests/test_vanilla_eager.cpp, tests/test_kernels_cpu.cpp (float64, via the
+// registry), tests/test_vanilla_cpu.cpp; the CUDA pipeline in tests/test_cuda_tiling.cpp.
 #include <algorithm>
 #include <cmath>
 
