@@ -59,6 +59,11 @@
 namespace attnbench {
 namespace {
 
+// Like PyTorch's CPU ops (at::internal::GRAIN_SIZE), a pass over fewer elements than this runs
+// on one thread: a parallel region costs more than such a pass, and far more when the cores
+// are shared.
+constexpr int64_t kGrain = 32768;
+
 // The batched matmul: product(s, r0, rows) over blocks of query rows, each block's sgemm on
 // one thread with serial BLAS (the OpenMP build of OpenBLAS runs serially inside a parallel
 // region). Whole sequences when they spread evenly over the threads or are many; otherwise
@@ -67,10 +72,11 @@ namespace {
 // allocate 512 kB of job buffers per call behind the workspace's back.)
 template <class Product>
 void for_each_row_block(int64_t sequences, int64_t n, int nt, const Product& product) {
-  const bool whole = sequences % nt == 0 || sequences >= 4 * int64_t(nt);
+  const bool parallel = sequences * n * n >= kGrain;
+  const bool whole = !parallel || sequences % nt == 0 || sequences >= 4 * int64_t(nt);
   const int64_t rows = whole ? n : std::max<int64_t>(1, n * sequences / (4 * int64_t(nt)));
   const int64_t blocks = (n + rows - 1) / rows, items = sequences * blocks;
-#pragma omp parallel for num_threads(nt) schedule(dynamic)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (parallel)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t s = it / blocks, r0 = (it % blocks) * rows;
     product(s, r0, std::min(rows, n - r0));
@@ -79,13 +85,13 @@ void for_each_row_block(int64_t sequences, int64_t n, int nt, const Product& pro
 
 // scaled = raw * scale
 void scale_pass(const float* in, float* out, int64_t count, float scale, int nt) {
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (count >= kGrain)
   for (int64_t x = 0; x < count; ++x) out[x] = in[x] * scale;
 }
 
 // mask = triu(ones(N, N), 1), built on every call as the framework's per-call mask.
 void build_mask(uint8_t* mask, int64_t n, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static) if (n * n >= kGrain)
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) mask[i * n + j] = eager_mask_value(i, j);
 }
@@ -93,7 +99,7 @@ void build_mask(uint8_t* mask, int64_t n, int nt) {
 // masked = masked_fill(scaled, mask, -inf), the [N, N] mask broadcast over the sequences.
 void masked_fill_pass(const float* in, const uint8_t* mask, float* out, int64_t rows, int64_t n,
                       int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows * n >= kGrain)
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = in + r * n;
     const uint8_t* m = mask + (r % n) * n;
@@ -105,7 +111,7 @@ void masked_fill_pass(const float* in, const uint8_t* mask, float* out, int64_t 
 
 // probs = softmax(masked, -1) over whole rows: masked keys are -inf and get 0.
 void softmax_pass(const float* in, float* out, int64_t rows, int64_t n, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows * n >= kGrain)
   for (int64_t r = 0; r < rows; ++r)
     cpu::softmax_row(in + r * n, out + r * n, n, n, r + 1 < rows ? in + (r + 1) * n : nullptr);
 }
