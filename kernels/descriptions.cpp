@@ -30,6 +30,15 @@ KernelInfo vanilla_flash_info(Backend b) {
   return i;
 }
 
+KernelInfo vanilla_eager_info(Backend b) {
+  KernelInfo i = method_info("vanilla_eager", b, "vanilla",
+                             "softmax attention as eager PyTorch runs it: full N x N products, "
+                             "separate scale, masked_fill and softmax passes (the papers' "
+                             "baseline memory)");
+  i.is_vanilla = true;
+  return i;
+}
+
 KernelInfo lisa_info(const char* name, int64_t default_codewords, bool soft, Backend b) {
   return method_info(
       name, b, "lisa",

@@ -95,6 +95,36 @@ TEST_CASE("vanilla_materialized row softmax writes every score exactly once", "[
         }
 }
 
+TEST_CASE("vanilla_eager's elementwise passes write every element exactly once",
+          "[cuda][tiling]") {
+  for (int64_t S : {1, 7, 8, 9, 17})  // sequence groups of kEagerFillSeqs: whole and partial
+    for (int64_t n : {1, 7, 64, 333})
+      for (int64_t cap : kCaps) {
+        INFO("S=" << S << " N=" << n << " cap=" << cap);
+        std::vector<int> mask(size_t(n * n), 0), filled(size_t(S * n * n), 0);
+        for_each_thread_item(eager_mask_items(n), kItemThreadsForTests, cap, [&](int64_t item) {
+          const EagerMaskCell c = eager_mask_cell(item, n);
+          REQUIRE(c.i < n);
+          REQUIRE(c.j < n);
+          REQUIRE(c.i * n + c.j == item);  // the functor writes mask[item]: cell (i, j)
+          ++mask[size_t(item)];
+        });
+        require_exactly_once(mask, "mask");
+        for_each_thread_item(eager_fill_items(S, n), kItemThreadsForTests, cap, [&](int64_t item) {
+          const EagerFillItem it = eager_fill_item(item, S, n);
+          REQUIRE(it.y < n * n);
+          REQUIRE(it.s_begin < it.s_end);
+          REQUIRE(it.s_end - it.s_begin <= kEagerFillSeqs);
+          for (int64_t s = it.s_begin; s < it.s_end; ++s) {
+            const int64_t x = eager_fill_score(it, s, n);
+            REQUIRE(x % (n * n) == it.y);  // the score reads its own mask element
+            ++filled[size_t(x)];
+          }
+        });
+        require_exactly_once(filled, "masked_fill");
+      }
+}
+
 TEST_CASE("vanilla_flash configurations fit the hardware and the micro-tiles",
           "[cuda][tiling]") {
   for (int64_t dh : {1, 2, 7, 8, 16, 33, 64, 100, 128, 129, 256, 1000, 1024, 4096, 8191, 8192}) {
@@ -424,7 +454,7 @@ TEST_CASE("every cuda kernel matches its cpu twin's description", "[cuda][regist
       const WorkspaceSize ws = k->workspace(p);
       CHECK(ws.total() == k->workspace(p).total());
       // the workspace does not grow with N beyond O(N) (O(N^2) only for the materialized scores)
-      if (g.name != "vanilla_materialized") {
+      if (g.name != "vanilla_materialized" && g.name != "vanilla_eager") {
         Problem big = p;
         big.seq_len = 64 * p.seq_len;
         CHECK(double(k->workspace(big).total()) <= 64.0 * double(std::max<size_t>(ws.total(), 1)) + 64e6);
@@ -487,11 +517,12 @@ struct HostLauncher {
     for (int64_t t = 0; t < g.batch; ++t) gemm_emulated(g, a[t], b[t], c[t]);
   }
   // row_softmax_kernel: per-thread states, the warp butterfly, thread 0 over the warps.
-  void row_softmax(float* scores, int64_t sequences, int64_t n, bool causal) {
+  void row_softmax(const float* in, float* out, int64_t sequences, int64_t n, bool causal) {
     constexpr int T = kSoftmaxThreads;
     for (int64_t item = 0; item < softmax_items(sequences, n); ++item) {
       const SoftmaxRow r = softmax_row_of_item(item, n);
-      float* row = scores + (r.seq * n + r.row) * n;
+      const float* row = in + (r.seq * n + r.row) * n;
+      float* row_out = out + (r.seq * n + r.row) * n;
       const int64_t visible = softmax_visible(r.row, n, causal);
       std::vector<math::OnlineSoftmaxRow> st(T);
       for (int t = 0; t < T; ++t) st[size_t(t)] = row_softmax_thread_state(row, visible, t, T);
@@ -504,7 +535,7 @@ struct HostLauncher {
       for (int w = 0; w < T / 32; ++w) all = online_softmax_merge(all, st[size_t(w * 32)]);
       for (int t0 = 0; t0 < T; ++t0) {
         const int t = reverse ? T - 1 - t0 : t0;
-        row_softmax_thread_write(row, n, visible, all, t, T);
+        row_softmax_thread_write(row, row_out, n, visible, all, t, T);
       }
     }
   }
@@ -663,6 +694,31 @@ TEST_CASE("vanilla_materialized's CUDA pipeline, run on the CPU, matches the CPU
                        worst);
       }
   std::printf("emulated cuda vanilla_materialized: worst rel-L2 %.3e\n", worst);
+}
+
+TEST_CASE("vanilla_eager's CUDA pipeline, run on the CPU, matches the CPU twin",
+          "[cuda][emulated]") {
+  double worst = 0;
+  uint64_t seed = 930;
+  struct Shape {
+    int64_t b, h, n, dh;
+  };
+  // S = 18: two whole masked_fill groups of 8 sequences and a partial one
+  const Shape shapes[] = {{2, 3, 1, 8},  {2, 3, 7, 1},  {2, 3, 64, 33},
+                          {1, 2, 333, 8}, {3, 6, 20, 16}, {1, 1, 130, 64}};
+  for (bool causal : {true, false})
+    for (const Shape& sh : shapes) {
+      const Problem p = shaped("vanilla_eager", sh.b, sh.h, sh.n, sh.dh, causal, ++seed);
+      INFO(describe(p));
+      check_emulated("vanilla_eager", p, vanilla_eager_workspace(p),
+                     [&](bool rev, const Inputs& in, void*, void* scratch, float* out) {
+                       HostLauncher l;
+                       l.reverse = rev;
+                       vanilla_eager_run(l, p, in, scratch, out);
+                     },
+                     worst);
+    }
+  std::printf("emulated cuda vanilla_eager: worst rel-L2 %.3e\n", worst);
 }
 
 // The flash block of vanilla_flash (window 0) and local_window (window = min(w, N)).

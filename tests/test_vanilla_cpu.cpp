@@ -1,11 +1,13 @@
-// The two CPU vanilla kernels at the sizes their blocking makes special, beyond the registry
+// The CPU vanilla kernels at the sizes their blocking makes special, beyond the registry
 // sweep of test_kernels_cpu.cpp: vanilla_flash's micro-kernels (kernels/include/attnbench/cpu/
 // flash_tiles.hpp) have remainders in the query block (48 queries with AVX-512, 24 AVX2, 12 SSE),
 // the key rows and feature rows of a micro-tile (8 / 4) and the key tile (64); the causal mask
 // cuts through tiles whose first key is before, at or after the block's first query.
 // vanilla_materialized has row blocks of 256 (causal) and 512 (bidirectional) and lane
-// remainders of 16 in its softmax. Scores of large magnitude make the online-softmax max move
-// from tile to tile and make most weights underflow to 0.
+// remainders of 16 in its softmax; vanilla_eager the same softmax over whole rows, and
+// -inf scores from its masked_fill (tests/test_vanilla_eager.cpp has its own checks).
+// Scores of large magnitude make the online-softmax max move from tile to tile and make most
+// weights underflow to 0.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -44,7 +46,7 @@ TEST_CASE("vanilla cpu kernels at their block and micro-tile edges", "[kernels][
   // causal row block + 1, one bidirectional row block + 1.
   const int64_t head_dims[] = {1, 3, 13, 100, 128};
   const int64_t seq_lens[] = {47, 49, 65, 97, 257, 513};
-  for (const char* name : {"vanilla_flash", "vanilla_materialized"})
+  for (const char* name : {"vanilla_flash", "vanilla_materialized", "vanilla_eager"})
     for (bool causal : {true, false}) {
       double worst = 0;
       uint64_t seed = 7000;
@@ -58,7 +60,7 @@ TEST_CASE("vanilla cpu kernels at their block and micro-tile edges", "[kernels][
 TEST_CASE("vanilla cpu kernels with scores of large magnitude", "[kernels][vanilla]") {
   // inputs x 4 at dh = 16: scores of tens, the running max changes between key tiles and
   // most exp() underflow; several sequences so both threads run.
-  for (const char* name : {"vanilla_flash", "vanilla_materialized"})
+  for (const char* name : {"vanilla_flash", "vanilla_materialized", "vanilla_eager"})
     for (bool causal : {true, false}) {
       check(name, 2, 3, 300, 16, causal, 4.0f, 8100);
       check(name, 1, 1, 1030, 64, causal, 3.0f, 8200);

@@ -16,84 +16,19 @@
 #include <limits>
 
 #include "attnbench/cpu/flash_tiles.hpp"
+#include "attnbench/cpu/vanilla.hpp"
 #include "attnbench/cpu_util.hpp"
 #include "attnbench/descriptions.hpp"
 #include "attnbench/math/softmax.hpp"
 #include "attnbench/phases.hpp"
-#include "attnbench/reference.hpp"
 
 namespace attnbench {
 namespace {
 
-double vanilla_flops(const Problem& p) {
-  const double f = 4.0 * double(p.batch) * double(p.heads) * double(p.seq_len) *
-                   double(p.seq_len) * double(p.head_dim);
-  return p.causal ? f / 2 : f;
-}
-
-// Both vanilla kernels share their description, FLOP count and reference.
-class VanillaCpuBase : public Kernel {
- public:
-  double flops(const Problem& p) const override { return vanilla_flops(p); }
-  void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
-                      double* out) const override {
-    vanilla_reference_rows(p, in.q, in.k, in.v, 1.0 / std::sqrt(double(p.head_dim)), rows,
-                           out);
-  }
-};
+using cpu::VanillaCpuBase;
 
 // ---------------------------------------------------------------------------------------
 // vanilla_materialized
-
-// Softmax of one score row in place over its first `len` entries (the keys it may see);
-// entries [len, fill_end) are masked keys and get probability 0. The row is read from memory
-// once and written once: it stays in L1/L2 between the passes. With AVX-512 the max and the
-// sum are kept per lane of 16 (fixed-size inner loops the compiler vectorizes, exp_f
-// included; a plain float reduction stays scalar without -ffast-math). Without it GCC cannot
-// if-convert exp_f (no masked blends), the loops stay scalar, and the plain form is cheaper.
-// `next` (the row processed next, or null) is prefetched during the exp pass, so that reading
-// it from memory overlaps this row's arithmetic (the pass is otherwise memory- then
-// compute-bound in turn, e.g. at dh = 1024 where K evicts the block from the cache).
-void softmax_row_inplace(float* row, int64_t len, int64_t fill_end, const float* next) {
-#if defined(__AVX512F__)
-  constexpr int64_t kLanes = 16;
-  const int64_t body = len - len % kLanes;
-  float lane_max[kLanes], lane_sum[kLanes];
-  for (int64_t l = 0; l < kLanes; ++l) lane_max[l] = math::neg_inf_f();
-  for (int64_t j = 0; j < body; j += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) lane_max[l] = math::max_f(lane_max[l], row[j + l]);
-  float mx = math::neg_inf_f();
-  for (int64_t l = 0; l < kLanes; ++l) mx = math::max_f(mx, lane_max[l]);
-  for (int64_t j = body; j < len; ++j) mx = math::max_f(mx, row[j]);
-  for (int64_t l = 0; l < kLanes; ++l) lane_sum[l] = 0.f;
-  const float* ahead = next ? next : row;  // one 64-byte line per 16 floats
-  for (int64_t j = 0; j < body; j += kLanes) {
-    __builtin_prefetch(ahead + j, 1);
-    for (int64_t l = 0; l < kLanes; ++l) {
-      const float e = math::exp_f(row[j + l] - mx);
-      row[j + l] = e;
-      lane_sum[l] += e;
-    }
-  }
-  float sum = 0.f;
-  for (int64_t j = body; j < len; ++j) {
-    row[j] = math::exp_f(row[j] - mx);
-    sum += row[j];
-  }
-  for (int64_t l = 0; l < kLanes; ++l) sum += lane_sum[l];
-#else
-  float mx = math::neg_inf_f();
-  for (int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j]);
-  float sum = 0.f;
-  for (int64_t j = 0; j < len; ++j) {
-    row[j] = math::exp_f(row[j] - mx);
-    sum += row[j];
-  }
-#endif
-  const float inv = 1.f / sum;
-  for (int64_t j = 0; j < len; ++j) row[j] *= inv;
-  std::fill(row + len, row + fill_end, 0.f);
-}
 
 // Rows are processed in blocks, for both forms: block [i0, i0+R) takes scores -> softmax ->
 // output on its own R x N slice of the buffer while the slice is still in the last-level cache
@@ -153,7 +88,7 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
       laps.lap("scores", 2.0 * double(dh) * pairs);
 #pragma omp parallel for num_threads(nt) schedule(static) if (parallel_rows)
       for (int64_t r = 0; r < rows; ++r)
-        softmax_row_inplace(sb + r * N, p.causal ? i0 + r + 1 : N, keys,
+        cpu::softmax_row(sb + r * N, sb + r * N, p.causal ? i0 + r + 1 : N, keys,
                             r + 1 < rows ? sb + (r + 1) * N : nullptr);
       laps.lap("softmax", 0.0, 2.0 * sizeof(float) * pairs);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(keys),

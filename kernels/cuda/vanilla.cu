@@ -4,12 +4,19 @@
 //                         columns written 0), O = P V in a second strided-batched sgemm.
 //                         Scores live in the scratch workspace: b*h*N*N floats.
 //                         Pipeline: attnbench/cuda/vanilla_pipeline.hpp, row_softmax.hpp.
+//   vanilla_eager         as eager PyTorch: raw = Q K^T (strided-batched sgemm, full square),
+//                         then one elementwise kernel per op into a fresh tensor (scale; the
+//                         triu mask and masked_fill when causal), the row softmax of
+//                         vanilla_materialized out of place, O = P V. The workspace holds the
+//                         tensors eager PyTorch holds at its peak (kernels/cpu/vanilla_eager.cpp
+//                         lists them): two b*h*N*N slots and the N x N mask.
+//                         Pipeline: attnbench/cuda/vanilla_pipeline.hpp, vanilla_eager.hpp.
 //   vanilla_flash         fused tiled attention: one block per (sequence, query tile of bm
 //                         rows) streams key tiles of 64 through shared memory with the online
 //                         softmax of math/softmax.hpp; causal key tiles above the diagonal are
 //                         never visited, the diagonal tile is masked. O(N dh) memory.
 //                         Block phases: attnbench/cuda/flash_block.hpp.
-// Index maps: attnbench/cuda/tiling.hpp. tests/test_cuda_tiling.cpp proves them and runs both
+// Index maps: attnbench/cuda/tiling.hpp. tests/test_cuda_tiling.cpp proves them and runs the
 // pipelines on the CPU (emulated cuBLAS, emulated thread block) against the CPU twins.
 // Checked against the CPU twin and float64 by tests/gpu/test_gpu_kernels.cpp
 // (build-cuda/attnbench_gpu_tests on a machine with a GPU).
@@ -29,21 +36,23 @@ namespace {
 // ---------------------------------------------------------------------------------------
 // vanilla_materialized
 
-// Row softmax in place over `scores` [S, n, n], one block per row (tiling.hpp): each thread
-// streams its columns into an online row state, the states are merged (a warp butterfly, then
-// thread 0 over the warps in order) and each thread writes its columns (row_softmax.hpp).
+// Row softmax of `in` [S, n, n] into `out` (in == out: in place), one block per row
+// (tiling.hpp): each thread streams its columns into an online row state, the states are
+// merged (a warp butterfly, then thread 0 over the warps in order) and each thread writes its
+// columns (row_softmax.hpp).
 __global__ void __launch_bounds__(kSoftmaxThreads)
-    row_softmax_kernel(float* __restrict__ scores, int64_t sequences, int64_t n, bool causal) {
+    row_softmax_kernel(const float* in, float* out, int64_t sequences, int64_t n, bool causal) {
   __shared__ float part_m[kSoftmaxThreads / 32], part_l[kSoftmaxThreads / 32];
   __shared__ float row_m, row_l;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t items = softmax_items(sequences, n);
   for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
     const SoftmaxRow r = softmax_row_of_item(item, n);
-    float* row = scores + (r.seq * n + r.row) * n;
+    const float* row_in = in + (r.seq * n + r.row) * n;
+    float* row_out = out + (r.seq * n + r.row) * n;
     const int64_t visible = softmax_visible(r.row, n, causal);
     math::OnlineSoftmaxRow st =
-        row_softmax_thread_state(row, visible, int(threadIdx.x), kSoftmaxThreads);
+        row_softmax_thread_state(row_in, visible, int(threadIdx.x), kSoftmaxThreads);
     for (int o = 16; o > 0; o >>= 1) {
       const math::OnlineSoftmaxRow other{__shfl_xor_sync(0xffffffffu, st.m, o),
                                          __shfl_xor_sync(0xffffffffu, st.l, o)};
@@ -62,20 +71,20 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
       row_l = all.l;
     }
     __syncthreads();
-    row_softmax_thread_write(row, n, visible, math::OnlineSoftmaxRow{row_m, row_l},
+    row_softmax_thread_write(row_in, row_out, n, visible, math::OnlineSoftmaxRow{row_m, row_l},
                              int(threadIdx.x), kSoftmaxThreads);
     __syncthreads();  // part_* and row_* are reused by the block's next row
   }
 }
 
-// The device launcher plus the row softmax the vanilla pipeline asks for.
+// The device launcher plus the row softmax the vanilla pipelines ask for.
 class VanillaLauncher : public DeviceLauncher {
  public:
   using DeviceLauncher::DeviceLauncher;
-  void row_softmax(float* scores, int64_t sequences, int64_t n, bool causal) {
+  void row_softmax(const float* in, float* out, int64_t sequences, int64_t n, bool causal) {
     const int64_t rows = softmax_items(sequences, n);
     row_softmax_kernel<<<unsigned(grid_blocks(rows)), kSoftmaxThreads, 0, stream()>>>(
-        scores, sequences, n, causal);
+        in, out, sequences, n, causal);
     AB_CUDA_CHECK_LAUNCH();
   }
 };
@@ -94,6 +103,24 @@ class VanillaMaterializedCuda final : public CudaKernel {
            const ExecContext& ctx) const override {
     VanillaLauncher l(ctx);
     vanilla_materialized_run(l, p, in, scratch, out);
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// vanilla_eager
+
+class VanillaEagerCuda final : public CudaKernel {
+ public:
+  const KernelInfo& info() const override {
+    static const KernelInfo i = vanilla_eager_info(Backend::cuda);
+    return i;
+  }
+  bool uses_cublas(const Problem&) const override { return true; }
+  WorkspaceSize workspace(const Problem& p) const override { return vanilla_eager_workspace(p); }
+  void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
+           const ExecContext& ctx) const override {
+    VanillaLauncher l(ctx);
+    vanilla_eager_run(l, p, in, scratch, out);
   }
 };
 
@@ -124,5 +151,6 @@ class VanillaFlashCuda final : public CudaKernel {
 
 namespace attnbench {
 ATTNBENCH_REGISTER_KERNEL(gpu::VanillaMaterializedCuda);
+ATTNBENCH_REGISTER_KERNEL(gpu::VanillaEagerCuda);
 ATTNBENCH_REGISTER_KERNEL(gpu::VanillaFlashCuda);
 }  // namespace attnbench

@@ -112,7 +112,8 @@ std::vector<Problem> extra_problems(const Kernel& k, bool causal) {
   // many heads and sequences, tiny N: grid-stride loops, group boundaries
   v.push_back(problem_for(k, 64, 4, 7, 8, causal));
   v.push_back(problem_for(k, 1, 1, 1000, 64, causal));
-  if (name == "vanilla_flash" || name == "vanilla_materialized" || name == "local_window")
+  if (name == "vanilla_flash" || name == "vanilla_materialized" || name == "vanilla_eager" ||
+      name == "local_window")
     for (int64_t dh : {1, 7, 128, 200, 1000})  // flash: bm < 64, several dh chunks
       for (int64_t n : {65, 130}) v.push_back(problem_for(k, 1, 2, n, dh, causal));
   if (name == "local_window")

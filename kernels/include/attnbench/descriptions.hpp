@@ -15,6 +15,7 @@ KernelInfo method_info(const char* name, Backend b, const char* family, const ch
 
 KernelInfo vanilla_materialized_info(Backend b);
 KernelInfo vanilla_flash_info(Backend b);
+KernelInfo vanilla_eager_info(Backend b);
 // lisa_base (W = 128), lisa_mini (W = 16), lisa_soft (soft assignments, W = 16)
 KernelInfo lisa_info(const char* name, int64_t default_codewords, bool soft, Backend b);
 KernelInfo linear_elu_info(Backend b);

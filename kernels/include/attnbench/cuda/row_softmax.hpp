@@ -1,6 +1,7 @@
-// vanilla_materialized's row softmax, per thread: each of a block's threads streams its share
-// of a score row into an online-softmax state (math/softmax.hpp), the states are merged, and
-// each thread writes its columns. Written with the shared AB_HD functions only, so the CPU
+// The row softmax of vanilla_materialized (in place) and vanilla_eager (scores to a separate
+// probability tensor), per thread: each of a block's threads streams its share of a score row
+// into an online-softmax state (math/softmax.hpp), the states are merged, and each thread
+// writes its columns. Written with the shared AB_HD functions only, so the CPU
 // tests (tests/test_cuda_tiling.cpp) evaluate exactly what the GPU kernel
 // (kernels/cuda/vanilla.cu, row_softmax_kernel) evaluates.
 #pragma once
@@ -33,13 +34,15 @@ AB_HD math::OnlineSoftmaxRow row_softmax_thread_state(const float* row, int64_t 
   return st;
 }
 
-// Thread t of `threads` writes its columns: the probability under the row's final state below
-// `visible`, 0 past it (the causal mask), so every column of the row is written once.
-AB_HD void row_softmax_thread_write(float* row, int64_t n, int64_t visible,
+// Thread t of `threads` writes its columns of `out` (`in` itself for the in-place form): the
+// probability of in's score under the row's final state below `visible`, 0 past it (the
+// causal mask), so every column of the row is written once. A thread reads only the columns
+// it writes, so in and out may be the same row. Scores of -inf get probability 0.
+AB_HD void row_softmax_thread_write(const float* in, float* out, int64_t n, int64_t visible,
                                     const math::OnlineSoftmaxRow& fin, int t, int threads) {
   const float inv = math::online_softmax_inv_sum(fin);
   for (int64_t j = t; j < n; j += threads)
-    row[j] = j < visible ? math::online_softmax_weight(fin, row[j]) * inv : 0.0f;
+    out[j] = j < visible ? math::online_softmax_weight(fin, in[j]) * inv : 0.0f;
 }
 
 }  // namespace attnbench::gpu

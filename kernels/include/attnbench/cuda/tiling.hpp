@@ -67,6 +67,40 @@ AB_HD int64_t softmax_visible(int64_t row, int64_t n, bool causal) {
 }
 
 // ---------------------------------------------------------------------------------------
+// vanilla_eager: elementwise passes over the b*h*N*N scores (thread-level items)
+//
+// scale: one item per score. mask: one item per element (i, j) of the N x N mask.
+// masked_fill: one item per (mask element y, group of kEagerFillSeqs sequences); the thread
+// walks its sequences s, score s*N*N + y. Neighbouring threads take neighbouring y, so both
+// the scores and the broadcast mask are read coalesced, with one index division per group
+// instead of one per score.
+
+constexpr int64_t kEagerFillSeqs = 8;
+
+struct EagerMaskCell {
+  int64_t i;  // query
+  int64_t j;  // key
+};
+AB_HD int64_t eager_mask_items(int64_t n) { return n * n; }
+AB_HD EagerMaskCell eager_mask_cell(int64_t item, int64_t n) { return {item / n, item % n}; }
+
+struct EagerFillItem {
+  int64_t y;        // mask element, i * N + j
+  int64_t s_begin;  // sequences [s_begin, s_end)
+  int64_t s_end;
+};
+AB_HD int64_t eager_fill_items(int64_t sequences, int64_t n) {
+  return ceil_div(sequences, kEagerFillSeqs) * n * n;
+}
+AB_HD EagerFillItem eager_fill_item(int64_t item, int64_t sequences, int64_t n) {
+  const int64_t nn = n * n, g = item / nn;
+  return {item - g * nn, g * kEagerFillSeqs, min_i64(sequences, (g + 1) * kEagerFillSeqs)};
+}
+AB_HD int64_t eager_fill_score(const EagerFillItem& it, int64_t s, int64_t n) {
+  return s * n * n + it.y;
+}
+
+// ---------------------------------------------------------------------------------------
 // vanilla_flash: fused tiled attention with an online softmax (kernels.md section 1)
 //
 // A block owns one (sequence, query tile) work item: bm query rows. It streams key tiles of

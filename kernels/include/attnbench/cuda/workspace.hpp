@@ -36,6 +36,7 @@ class Carver {
 //   upload(dst, host_src, bytes)               host memory to the workspace (prepare only)
 //   gemm_strided(name, shape, A, B, C)         GemmShape (gemm.hpp), strided batch
 //   gemm_batched(name, shape, As, Bs, Cs)      GemmShape, device arrays of pointers
-//   row_softmax(scores, sequences, n, causal)  row_softmax.hpp, one block per row
+//   row_softmax(in, out, sequences, n, causal) row_softmax.hpp, one block per row; in == out
+//                                              is the in-place form
 
 }  // namespace attnbench::gpu
