@@ -81,4 +81,32 @@ KernelInfo local_window_info(Backend b) {
                      {{"window", 64, "w: causal i-w < j <= i, bidirectional |i-j| < w"}});
 }
 
+KernelInfo reformer_info(Backend b) {
+  return method_info("reformer_lsh", b, "sparse",
+                     "Reformer shared-QK LSH attention: hash, sort, chunked attention, n_hashes "
+                     "rounds",
+                     kInputQKV,
+                     {{"bucket_size", 64, "chunk length after sorting by bucket"},
+                      {"n_hashes", 8, "hash rounds, combined by their log-sum-exp weights"},
+                      {"seed", 1234, "seeds the random rotations"}});
+}
+
+KernelInfo sinkhorn_info(Backend b) {
+  return method_info("sinkhorn", b, "sparse",
+                     "Sparse Sinkhorn attention: each block sees itself and its Sinkhorn-sorted "
+                     "block",
+                     kInputQKV, {{"block", 64, "block size (queries and keys)"}});
+}
+
+KernelInfo lsan_twin_info(Backend b) {
+  return method_info(
+      "lsan_twin", b, "sparse",
+      "LSAN twin attention: vanilla attention plus a depthwise causal convolution of V",
+      kInputQKV | kInputConv, {{"conv_width", 3, "L, taps of the depthwise convolution"}});
+}
+
+ReformerShape reformer_shape(const Problem& p) { return {p.bucket_size, p.n_hashes, p.seed}; }
+SinkhornShape sinkhorn_shape(const Problem& p) { return {p.block}; }
+LsanShape lsan_shape(const Problem& p) { return {p.conv_width}; }
+
 }  // namespace attnbench
