@@ -18,8 +18,10 @@
 //                 stop at their diagonal); the convolution is the tile's epilogue.
 // Softmax weights use math::exp_f (hd.hpp), a vectorizable exp (libm's expf is not).
 // Suite choices beyond kernels.md are listed at each kernel and in math/sparse.hpp, where the
-// per-element formulas shared with a future CUDA version live (band limits, LSH bucket,
-// Sinkhorn step, convolution row). Every kernel has a float64 reference_rows next to it;
+// per-element formulas shared with the CUDA versions (kernels/cuda/sparse.cu) live (band
+// limits, key lists, LSH bucket, Reformer's logit and round fold, Sinkhorn steps, convolution
+// row); the method parameters are read by descriptions.hpp's reformer_shape, sinkhorn_shape
+// and lsan_shape only. Every kernel has a float64 reference_rows next to it;
 // Reformer's buckets and Sinkhorn's sorted blocks are discrete choices that the reference
 // makes with the same float32 code as the kernel (math/sparse.hpp explains why they match
 // bit for bit), then evaluates the attention itself in float64.
