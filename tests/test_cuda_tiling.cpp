@@ -1264,17 +1264,21 @@ TEST_CASE("sinkhorn block sorting: every table entry once per group, every block
   CHECK((it.i0 == 2 && it.i1 == 3 && it.i2 == 4));
 }
 
-TEST_CASE("the per-entry sparse formulas equal the CPU's row forms bit for bit", "[cuda][math]") {
-  std::mt19937 gen(21);
+namespace {
+std::vector<float> normal_floats(std::mt19937& gen, int64_t n) {
   std::normal_distribution<float> nd;
-  auto randv = [&](int64_t n) {
-    std::vector<float> v(size_t(n), 0.0f);
-    for (float& x : v) x = nd(gen);
-    return v;
-  };
+  std::vector<float> v(size_t(n), 0.0f);
+  for (float& x : v) x = nd(gen);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("lsh_bucket and block_mean_scaled_column equal the CPU's row forms bit for bit",
+          "[cuda][math]") {
+  std::mt19937 gen(21);
   for (int dh : {1, 7, 64})
     for (int half : {1, 3, 16, 17, 70}) {  // lsh_buckets' lanes of 16 and row blocks of 4
-      const auto x = randv(9 * dh), rot = randv(int64_t(dh) * half);
+      const auto x = normal_floats(gen, 9 * dh), rot = normal_floats(gen, int64_t(dh) * half);
       std::vector<int32_t> rows(9);
       math::lsh_buckets(x.data(), 9, dh, rot.data(), dh, half, rows.data());
       for (int p = 0; p < 9; ++p)
@@ -1286,7 +1290,7 @@ TEST_CASE("the per-entry sparse formulas equal the CPU's row forms bit for bit",
     }
   for (int64_t rows : {1, 5, 64})
     for (int64_t dh : {1, 33}) {
-      const auto x = randv(rows * dh);
+      const auto x = normal_floats(gen, rows * dh);
       std::vector<float> row(size_t(dh), 0.0f);
       math::block_mean_scaled(x.data(), rows, dh, 0.37f, row.data());
       for (int64_t c = 0; c < dh; ++c) {
@@ -1294,9 +1298,14 @@ TEST_CASE("the per-entry sparse formulas equal the CPU's row forms bit for bit",
         CHECK(std::memcmp(&col, &row[size_t(c)], sizeof col) == 0);
       }
     }
+}
+
+TEST_CASE("dot_transposed_at and lsan_local_add_channel equal the CPU's row forms bit for bit",
+          "[cuda][math]") {
+  std::mt19937 gen(22);
   for (int64_t nb : {1, 6, 33})
     for (int64_t dh : {1, 8, 65}) {
-      const auto qbar = randv(nb * dh), kbar = randv(nb * dh);
+      const auto qbar = normal_floats(gen, nb * dh), kbar = normal_floats(gen, nb * dh);
       std::vector<float> qbarT(size_t(nb * dh), 0.0f), kbarT(size_t(nb * dh), 0.0f),
           row(size_t(nb), 0.0f), col(size_t(nb), 0.0f);
       for (int64_t b = 0; b < nb; ++b)
@@ -1318,7 +1327,8 @@ TEST_CASE("the per-entry sparse formulas equal the CPU's row forms bit for bit",
   for (int64_t L : {1, 3, 9})
     for (int64_t i : {0, 1, 5, 20}) {
       const int64_t dh = 7;
-      const auto conv = randv(L * dh), v = randv(21 * dh), base = randv(dh);
+      const auto conv = normal_floats(gen, L * dh), v = normal_floats(gen, 21 * dh),
+                 base = normal_floats(gen, dh);
       std::vector<float> row = base;
       math::lsan_local_add_row(conv.data(), v.data(), i, L, dh, row.data());
       for (int64_t c = 0; c < dh; ++c) {
