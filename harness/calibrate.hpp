@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,27 @@ struct Calibration {
   double seconds = 0;                   // how long calibrating took
   bool valid() const { return sgemm_gflops > 0 && bandwidth_gbs > 0; }
 };
+
+// One n x n x n single-precision product (cblas_sgemm, row-major) on seeded inputs: the one
+// product every sgemm rate of the harness is measured with (calibrate, the sweep's lower
+// bound of a point's time, the time gate's reference).
+class SgemmProduct {
+ public:
+  // `outputs`: separate output buffers, so that that many threads can multiply at once.
+  explicit SgemmProduct(int64_t n, int outputs = 1);
+  void run(int output = 0);  // C[output] = A B
+  int64_t n() const { return n_; }
+  double flop() const { return 2.0 * double(n_) * double(n_) * double(n_); }
+
+ private:
+  int64_t n_;
+  std::vector<float> a_, b_, c_;
+};
+
+// A quick sgemm rate (GFLOP/s) of this machine, erring high (best of all-threads and
+// per-thread-parallel runs of a 384^3 product, at least 16 GFLOP/s per thread): the sweep's
+// lower bound of a point's time must not skip points that can run.
+double measure_sgemm_gflops();
 
 // Measures the ceilings; `quick` uses smaller sizes (for tests), the default takes ~2-4 s.
 Calibration calibrate(bool quick = false);

@@ -10,7 +10,7 @@
 #include "attnbench/reference.hpp"
 #include "backend.hpp"
 #include "npy.hpp"
-#include "sweep.hpp"
+#include "accuracy.hpp"
 
 namespace attnbench {
 

@@ -24,13 +24,6 @@ std::vector<std::string> input_names(unsigned flags) {
   return v;
 }
 
-ojson timing_json(const Timing& t) {
-  return {{"warmup", t.warmup},
-          {"min_reps", t.min_reps},
-          {"max_reps", t.max_reps},
-          {"min_time_s", t.min_time_s}};
-}
-
 ojson point_json(const Point& pt) {
   const KernelInfo& info = pt.kernel->info();
   return {{"kernel", info.name},
@@ -86,7 +79,7 @@ std::vector<int64_t> row_pairs(const std::vector<RowId>& rows) {
 ojson sweep_plan_json(const SweepSpec& s, const RunOptions& o, const std::vector<Point>& points,
                       const Environment& env) {
   ojson timing = ojson::object();
-  for (const auto& [b, t] : o.timing) timing[backend_name(b)] = timing_json(t);
+  for (const auto& [b, t] : o.timing) timing[backend_name(b)] = to_json(t);
   ojson pts = ojson::array();
   for (const Point& pt : points) pts.push_back(point_json(pt));
   return {{"name", s.name},

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "errors.hpp"
 #include "stats.hpp"
 #include "sysinfo.hpp"
 
@@ -19,9 +20,6 @@ namespace attnbench::gates {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& where, const std::string& what) {
-  throw InvalidProblem(fmt::format("{}: {}", where, what));
-}
 
 std::string slug(const std::string& s) {
   std::string out;
@@ -549,12 +547,12 @@ ojson gate_header(const char* name, const Fingerprint& f) {
 
 const ojson& gate_of(const ojson& j, const char* name, const std::string& where) {
   if (!j.is_object() || !j.contains("gate") || !j["gate"].is_object())
-    bad(where, "not a gate baseline (no 'gate' object)");
+    fail_at(where, "not a gate baseline (no 'gate' object)");
   const ojson& g = j["gate"];
   if (g.value("name", "") != name)
-    bad(where, fmt::format("a '{}' gate baseline, not a '{}' one", g.value("name", "?"), name));
+    fail_at(where, fmt::format("a '{}' gate baseline, not a '{}' one", g.value("name", "?"), name));
   if (g.value("schema_version", 0) != kGateSchemaVersion)
-    bad(where, fmt::format("gate schema_version {} is not supported (this tool reads {})",
+    fail_at(where, fmt::format("gate schema_version {} is not supported (this tool reads {})",
                            g.value("schema_version", 0), kGateSchemaVersion));
   return g;
 }
@@ -621,7 +619,7 @@ WorkRun work_run_from_json(const ojson& j, const std::string& where) {
   r.tool = g.value("tool", ojson::object());
   if (g.contains("instructions") && g["instructions"].is_object())
     for (auto it = g["instructions"].begin(); it != g["instructions"].end(); ++it) {
-      if (!it->is_number()) bad(where, fmt::format("gate.instructions['{}'] is not a number", it.key()));
+      if (!it->is_number()) fail_at(where, fmt::format("gate.instructions['{}'] is not a number", it.key()));
       r.instructions[it.key()] = it->get<double>();
     }
   return r;
@@ -634,11 +632,11 @@ TimeRun time_run_from_json(const ojson& j, const std::string& where) {
   r.fingerprint = fingerprint_from_json(g.value("fingerprint", ojson::object()));
   r.reference = g.value("reference", "");
   auto samples = [&](const char* name, std::map<std::string, std::vector<double>>& m) {
-    if (!g.contains(name) || !g[name].is_object()) bad(where, fmt::format("gate.{} is missing", name));
+    if (!g.contains(name) || !g[name].is_object()) fail_at(where, fmt::format("gate.{} is missing", name));
     for (auto it = g[name].begin(); it != g[name].end(); ++it) {
       std::vector<double> v;
       for (const auto& x : *it) {
-        if (!x.is_number()) bad(where, fmt::format("gate.{}['{}'] holds a non-number", name, it.key()));
+        if (!x.is_number()) fail_at(where, fmt::format("gate.{}['{}'] holds a non-number", name, it.key()));
         v.push_back(x.get<double>());
       }
       m[it.key()] = std::move(v);
@@ -651,11 +649,11 @@ TimeRun time_run_from_json(const ojson& j, const std::string& where) {
 
 ojson read_json_file(const std::string& path) {
   std::ifstream in(path);
-  if (!in) bad(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  if (!in) fail_at(path, fmt::format("cannot open ({})", std::strerror(errno)));
   try {
     return ojson::parse(in);
   } catch (const ojson::parse_error& e) {
-    bad(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
   }
 }
 

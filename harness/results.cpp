@@ -13,8 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "attnbench/build_info.hpp"
-#include "sysinfo.hpp"
+#include "errors.hpp"
 
 namespace attnbench {
 
@@ -28,30 +27,16 @@ ojson number_json(double v) {
 
 ojson opt(const std::optional<double>& v) { return v ? ojson(*v) : ojson(nullptr); }
 
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
 // ---- reading helpers: every problem names the file, the row and the field ----------------
-[[noreturn]] void bad(const std::string& where, const std::string& what) {
-  throw InvalidProblem(fmt::format("{}: {}", where, what));
-}
 const ojson& field(const ojson& j, const char* key, const std::string& where) {
-  if (!j.is_object()) bad(where, "expected an object");
+  if (!j.is_object()) fail_at(where, "expected an object");
   auto it = j.find(key);
-  if (it == j.end()) bad(where, fmt::format("missing field '{}'", key));
+  if (it == j.end()) fail_at(where, fmt::format("missing field '{}'", key));
   return *it;
 }
 std::string get_string(const ojson& j, const char* key, const std::string& where) {
   const ojson& v = field(j, key, where);
-  if (!v.is_string()) bad(where, fmt::format("field '{}' must be a string", key));
+  if (!v.is_string()) fail_at(where, fmt::format("field '{}' must be a string", key));
   return v.get<std::string>();
 }
 std::string get_string_or(const ojson& j, const char* key, const std::string& def) {
@@ -60,24 +45,24 @@ std::string get_string_or(const ojson& j, const char* key, const std::string& de
 }
 double get_number(const ojson& j, const char* key, const std::string& where) {
   const ojson& v = field(j, key, where);
-  if (!v.is_number()) bad(where, fmt::format("field '{}' must be a number", key));
+  if (!v.is_number()) fail_at(where, fmt::format("field '{}' must be a number", key));
   return v.get<double>();
 }
 std::optional<double> get_opt_number(const ojson& j, const char* key, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number()) bad(where, fmt::format("field '{}' must be a number or null", key));
+  if (!it->is_number()) fail_at(where, fmt::format("field '{}' must be a number or null", key));
   return it->get<double>();
 }
 size_t get_bytes(const ojson& j, const char* key, const std::string& where) {
   const double v = get_number(j, key, where);
-  if (v < 0) bad(where, fmt::format("field '{}' must be >= 0", key));
+  if (v < 0) fail_at(where, fmt::format("field '{}' must be >= 0", key));
   return size_t(v);
 }
 int64_t get_int_or(const ojson& j, const char* key, int64_t def, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number()) bad(where, fmt::format("field '{}' must be a number", key));
+  if (!it->is_number()) fail_at(where, fmt::format("field '{}' must be a number", key));
   return it->get<int64_t>();
 }
 
@@ -89,7 +74,7 @@ void check_row_parameters(const Row& r, const std::string& where) {
   if (!k) return;
   for (const auto& [name, v] : r.problem.params)
     if (!k->info().param(name))
-      bad(where, fmt::format("axes: {} has no parameter '{}'", r.kernel, name));
+      fail_at(where, fmt::format("axes: {} has no parameter '{}'", r.kernel, name));
 }
 
 }  // namespace
@@ -101,35 +86,6 @@ std::string format_bytes(double b) {
   if (b >= 1e6) return fmt::format("{:.1f} MB", b / 1e6);
   if (b >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
   return fmt::format("{:.0f} B", b);
-}
-
-Environment collect_environment(int threads_used, const std::string& command_line) {
-  Environment e;
-  e.host = sysinfo::host_name();
-  e.cpu_model = sysinfo::cpu_model();
-  e.cpu_cores = sysinfo::logical_cpus();
-  e.threads_used = threads_used;
-  e.memory_bytes = sysinfo::physical_memory_bytes();
-  e.gpu = gpu_info();
-  e.compiler = build_info::compiler;
-  e.cxx_flags = build_info::cxx_flags;
-  e.build_type = build_info::build_type;
-  e.blas = build_info::blas_library;
-  if (build_info::cuda_backend)
-    e.cuda_compiler = fmt::format("nvcc {} (architectures {})", build_info::cuda_compiler_version,
-                                  build_info::cuda_architectures);
-  const std::string dir = ATTNBENCH_SOURCE_DIR;
-  e.git_commit = run_command("git -C '" + dir + "' rev-parse HEAD 2>/dev/null");
-  // outside a git checkout rev-parse echoes its argument: only a full hash counts
-  if (e.git_commit.size() != 40 ||
-      e.git_commit.find_first_not_of("0123456789abcdef") != std::string::npos)
-    e.git_commit = "unknown";
-  e.git_dirty =
-      !run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null").empty();
-  e.date = sysinfo::utc_now_iso();
-  e.command_line = command_line;
-  e.calibration = nullptr;
-  return e;
 }
 
 // ---- axes and keys -------------------------------------------------------------------------
@@ -147,6 +103,12 @@ ojson axes_json(const Problem& p) {
   return a;
 }
 
+ojson axis_value_json(const std::string& name, double v) {
+  if (name == "causal") return v != 0;
+  if (name == "precision") return precision_name(static_cast<Precision>(int(v)));
+  return number_json(v);
+}
+
 double axis_value_from_json(const std::string& name, const ojson& v, const std::string& where) {
   if (v.is_boolean()) return v.get<bool>() ? 1 : 0;
   if (v.is_number()) return v.get<double>();
@@ -154,26 +116,26 @@ double axis_value_from_json(const std::string& name, const ojson& v, const std::
     const auto s = v.get<std::string>();
     if (name == "precision") {
       if (const auto pr = parse_precision(s)) return double(static_cast<int>(*pr));
-      bad(where, fmt::format("axis precision: '{}' is not fp32, tf32, bf16 or fp16", s));
+      fail_at(where, fmt::format("axis precision: '{}' is not fp32, tf32, bf16 or fp16", s));
     }
     if (name == "causal" && (s == "causal" || s == "bidirectional")) return s == "causal" ? 1 : 0;
   }
-  bad(where, fmt::format("axis '{}': value {} is not {}", name, v.dump(),
+  fail_at(where, fmt::format("axis '{}': value {} is not {}", name, v.dump(),
                          name == "causal"      ? "a boolean (or \"causal\" / \"bidirectional\")"
                          : name == "precision" ? "a precision name (fp32, tf32, bf16, fp16)"
                                                : "a number"));
 }
 
 Problem problem_from_axes(const ojson& axes, const std::string& where) {
-  if (!axes.is_object()) bad(where, "'axes' must be an object");
+  if (!axes.is_object()) fail_at(where, "'axes' must be an object");
   Problem p;
   for (const char* a : {"batch", "heads", "seq_len", "head_dim", "causal"})
-    if (!axes.contains(a)) bad(where, fmt::format("axes: missing '{}'", a));
+    if (!axes.contains(a)) fail_at(where, fmt::format("axes: missing '{}'", a));
   for (auto it = axes.begin(); it != axes.end(); ++it) {
     try {
       set_axis(p, it.key(), axis_value_from_json(it.key(), *it, where));
     } catch (const InvalidProblem& e) {
-      bad(where, fmt::format("axes: {}", e.what()));
+      fail_at(where, fmt::format("axes: {}", e.what()));
     }
   }
   return p;
@@ -339,7 +301,7 @@ ojson to_json(const ResultsFile& f) {
 // ---- reading -------------------------------------------------------------------------------
 
 NoiseFigures noise_from_json(const ojson& j, const std::string& where) {
-  if (!j.is_object()) bad(where, "must be an object");
+  if (!j.is_object()) fail_at(where, "must be an object");
   NoiseFigures n;
   n.rsd = get_number(j, "rsd", where);
   n.iqr_over_median = get_number(j, "iqr_over_median", where);
@@ -371,23 +333,23 @@ Row row_from_json(const ojson& j, const std::string& where) {
   r.kernel = get_string(j, "kernel", where);
   const std::string be = get_string(j, "backend", where);
   const auto b = parse_backend(be);
-  if (!b) bad(where, fmt::format("unknown backend '{}'", be));
+  if (!b) fail_at(where, fmt::format("unknown backend '{}'", be));
   r.backend = *b;
   r.family = get_string_or(j, "family", "");
   r.problem = problem_from_axes(field(j, "axes", where), where);
   check_row_parameters(r, where);
   r.status = get_string(j, "status", where);
   if (r.status != "ok" && r.status != "skipped" && r.status != "error")
-    bad(where, fmt::format("status '{}' is not ok, skipped or error", r.status));
+    fail_at(where, fmt::format("status '{}' is not ok, skipped or error", r.status));
   r.reason = get_string(j, "reason", where);
   const ojson& t = field(j, "time_ms", where);
   if (!t.is_null()) {
     const std::string tw = where + ": time_ms";
     TimeStats ts;
     const ojson& s = field(t, "samples", tw);
-    if (!s.is_array()) bad(tw, "'samples' must be an array");
+    if (!s.is_array()) fail_at(tw, "'samples' must be an array");
     for (const auto& x : s) {
-      if (!x.is_number()) bad(tw, "'samples' must hold numbers");
+      if (!x.is_number()) fail_at(tw, "'samples' must hold numbers");
       ts.samples.push_back(x.get<double>());
     }
     const double nan = std::nan("");
@@ -417,7 +379,7 @@ Row row_from_json(const ojson& j, const std::string& where) {
   r.memory.scratch_bytes = get_bytes(j, "scratch_bytes", where);
   r.memory.library_bytes = size_t(get_int_or(j, "library_bytes", 0, where));
   if (get_bytes(j, "peak_bytes", where) != r.memory.peak_bytes())
-    bad(where, "peak_bytes is not inputs + outputs + prepared + scratch + library");
+    fail_at(where, "peak_bytes is not inputs + outputs + prepared + scratch + library");
   if (auto m = get_opt_number(j, "measured_peak_bytes", where)) r.measured_peak_bytes = size_t(*m);
   r.measured_peak_source = get_string_or(j, "measured_peak_source", "");
   if (auto it = j.find("memory_agrees"); it != j.end() && it->is_boolean())
@@ -444,14 +406,14 @@ Row row_from_json(const ojson& j, const std::string& where) {
     r.vs_vanilla = v;
   }
   if (auto it = j.find("phases"); it != j.end() && !it->is_null()) {
-    if (!it->is_array()) bad(where, "phases must be an array");
+    if (!it->is_array()) fail_at(where, "phases must be an array");
     for (size_t i = 0; i < it->size(); ++i) {
       const ojson& pj = (*it)[i];
       const std::string pw = fmt::format("{}: phases[{}]", where, i);
-      if (!pj.is_object()) bad(pw, "must be an object");
+      if (!pj.is_object()) fail_at(pw, "must be an object");
       PhaseRow p;
       p.name = get_string_or(pj, "name", "");
-      if (p.name.empty()) bad(pw, "needs a name");
+      if (p.name.empty()) fail_at(pw, "needs a name");
       p.ms = get_number(pj, "ms", pw);
       p.share = get_opt_number(pj, "share", pw).value_or(0);
       p.flops = get_opt_number(pj, "flops", pw).value_or(0);
@@ -469,7 +431,7 @@ Row row_from_json(const ojson& j, const std::string& where) {
 }
 
 Environment environment_from_json(const ojson& j, const std::string& where) {
-  if (!j.is_object()) bad(where, "'environment' must be an object");
+  if (!j.is_object()) fail_at(where, "'environment' must be an object");
   Environment e;
   e.host = get_string_or(j, "host", "");
   e.cpu_model = get_string_or(j, "cpu_model", "");
@@ -500,13 +462,13 @@ Environment environment_from_json(const ojson& j, const std::string& where) {
 }
 
 ResultsFile results_from_json(const ojson& j, const std::string& name) {
-  if (!j.is_object()) bad(name, "not an attnbench results file (expected a JSON object)");
+  if (!j.is_object()) fail_at(name, "not an attnbench results file (expected a JSON object)");
   ResultsFile f;
   const ojson& v = field(j, "schema_version", name);
-  if (!v.is_number_integer()) bad(name, "'schema_version' must be an integer");
+  if (!v.is_number_integer()) fail_at(name, "'schema_version' must be an integer");
   f.schema_version = v.get<int>();
   if (f.schema_version < 1 || f.schema_version > kSchemaVersion)
-    bad(name, fmt::format("schema_version {} is not supported (this attnbench reads 1 to {})",
+    fail_at(name, fmt::format("schema_version {} is not supported (this attnbench reads 1 to {})",
                           f.schema_version, kSchemaVersion));
   f.tool = get_string_or(j, "tool", "attnbench");
   f.preset = get_string_or(j, "preset", "");
@@ -515,7 +477,7 @@ ResultsFile results_from_json(const ojson& j, const std::string& name) {
   f.shard = get_string_or(j, "shard", "");
   f.environment = environment_from_json(field(j, "environment", name), name + ": environment");
   const ojson& rows = field(j, "rows", name);
-  if (!rows.is_array()) bad(name, "'rows' must be an array");
+  if (!rows.is_array()) fail_at(name, "'rows' must be an array");
   for (size_t i = 0; i < rows.size(); ++i)
     f.rows.push_back(row_from_json(rows[i], fmt::format("{}: row {}", name, i)));
   return f;
@@ -523,12 +485,12 @@ ResultsFile results_from_json(const ojson& j, const std::string& name) {
 
 ResultsFile read_results(const std::string& path) {
   std::ifstream in(path);
-  if (!in) bad(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  if (!in) fail_at(path, fmt::format("cannot open ({})", std::strerror(errno)));
   ojson j;
   try {
     j = ojson::parse(in);
   } catch (const ojson::parse_error& e) {
-    bad(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
   }
   return results_from_json(j, path);
 }
@@ -543,18 +505,18 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    if (!out) bad(path, fmt::format("cannot write ({})", std::strerror(errno)));
+    if (!out) fail_at(path, fmt::format("cannot write ({})", std::strerror(errno)));
     out << text;
     out.flush();
     if (!out) {
       std::remove(tmp.c_str());
-      bad(path, "write error (disk full?)");
+      fail_at(path, "write error (disk full?)");
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
-    bad(path, fmt::format("cannot rename the temporary file into place ({})", std::strerror(err)));
+    fail_at(path, fmt::format("cannot rename the temporary file into place ({})", std::strerror(err)));
   }
 }
 

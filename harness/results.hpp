@@ -47,8 +47,7 @@ struct Environment {
   std::string cuda_cache_policy;      // "cold" (L2 flushed before every sample) or "warm"
 };
 
-// This machine and build, now. `threads_used` is what the sweep runs with.
-Environment collect_environment(int threads_used, const std::string& command_line);
+// collect_environment (sysinfo.hpp) fills one for this machine and build.
 
 struct TimeStats : stats::Summary {
   std::vector<double> samples;  // every timed run, ms, in the order they ran
@@ -141,6 +140,9 @@ struct ResultsFile {
 
 // The axes object of a row: the shape axes (problem.hpp), then the problem's method parameters.
 ojson axes_json(const Problem& p);
+// One axis value as an axes object writes it: causal a boolean, precision its name, integers
+// without a decimal point.
+ojson axis_value_json(const std::string& name, double v);
 // One axis value of an axes object or a sweep file as a number (causal: true/false or
 // "causal"/"bidirectional"; precision: its name); throws InvalidProblem naming `where`.
 double axis_value_from_json(const std::string& name, const ojson& v, const std::string& where);

@@ -39,6 +39,7 @@
 #include "results.hpp"
 #include "stats.hpp"
 #include "sweep.hpp"
+#include "sysinfo.hpp"
 
 extern "C" void openblas_set_num_threads(int);
 extern char** environ;
