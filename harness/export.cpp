@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "attnbench/reference.hpp"
+#include "errors.hpp"
 #include "inputs.hpp"
 #include "npy.hpp"
 
@@ -98,12 +99,12 @@ Point export_point(const std::string& kernel, const std::vector<std::string>& ax
   for (const auto& text : axes) {
     const auto [name, values] = parse_axis_override(text);
     if (values.size() != 1)
-      throw InvalidProblem(fmt::format("--axis {}: export takes one value per axis", text));
+      fail_at("--axis " + text, "export takes one value per axis");
     override_axis(s, name, values);
   }
   const std::vector<Point> points = expand(s, {Backend::cpu});
   if (points.size() != 1)
-    throw InvalidProblem(fmt::format("export: {} has no cpu point at these axes", kernel));
+    fail_at("export", fmt::format("{} has no cpu point at these axes", kernel));
   return points.front();
 }
 
