@@ -160,33 +160,20 @@ std::string row_key(const Row& r) { return point_key(r.kernel, r.backend, r.prob
 
 // ---- writing -------------------------------------------------------------------------------
 
-ojson to_json(const Row& r) {
-  ojson j = ojson::object();
-  j["kernel"] = r.kernel;
-  j["backend"] = backend_name(r.backend);
-  j["family"] = r.family;
-  j["axes"] = axes_json(r.problem);
-  j["status"] = r.status;
-  j["reason"] = r.reason;
-  if (r.time) {
-    const TimeStats& t = *r.time;
-    ojson s = ojson::array();
-    // the steady clock counts nanoseconds: 1e-6 ms keeps every digit it measured
-    for (double x : t.samples) s.push_back(std::round(x * 1e6) / 1e6);
-    j["time_ms"] = {{"median", t.median}, {"min", t.min},   {"max", t.max},
-                    {"p25", t.p25},       {"p75", t.p75},   {"mean", t.mean},
-                    {"count", t.count},   {"samples", s}};
-  } else {
-    j["time_ms"] = nullptr;
-  }
-  j["warmup_runs"] = r.warmup_runs;
-  j["timing_method"] = r.timing_method;
-  j["cache"] = r.cache;
-  j["launch_overhead_ms"] = opt(r.launch_overhead_ms);
-  j["reduced_timing"] = r.reduced_timing;
-  j["noise"] = r.noise ? to_json(*r.noise) : ojson(nullptr);
-  j["noisy"] = r.noisy;
-  j["warnings"] = r.warnings;
+namespace {
+
+ojson time_json(const std::optional<TimeStats>& time) {
+  if (!time) return nullptr;
+  const TimeStats& t = *time;
+  ojson s = ojson::array();
+  // the steady clock counts nanoseconds: 1e-6 ms keeps every digit it measured
+  for (double x : t.samples) s.push_back(std::round(x * 1e6) / 1e6);
+  return {{"median", t.median}, {"min", t.min},     {"max", t.max},     {"p25", t.p25},
+          {"p75", t.p75},       {"mean", t.mean},   {"count", t.count}, {"samples", s}};
+}
+
+// The workspace query, its sums and the measured memory.
+void put_memory(ojson& j, const Row& r) {
   j["inputs_bytes"] = r.memory.inputs_bytes;
   j["outputs_bytes"] = r.memory.outputs_bytes;
   j["prepared_bytes"] = r.memory.prepared_bytes;
@@ -201,6 +188,36 @@ ojson to_json(const Row& r) {
   j["memory_note"] = r.memory_note;
   j["measured_device_bytes"] =
       r.measured_device_bytes ? ojson(*r.measured_device_bytes) : ojson(nullptr);
+}
+
+ojson phases_json(const std::vector<PhaseRow>& phases) {
+  ojson ph = ojson::array();
+  for (const PhaseRow& p : phases)
+    ph.push_back({{"name", p.name}, {"ms", p.ms}, {"share", p.share}, {"flops", p.flops},
+                  {"bytes", p.bytes}, {"bound", p.bound}, {"pct_of_peak", opt(p.pct_of_peak)}});
+  return ph;
+}
+
+}  // namespace
+
+ojson to_json(const Row& r) {
+  ojson j = ojson::object();
+  j["kernel"] = r.kernel;
+  j["backend"] = backend_name(r.backend);
+  j["family"] = r.family;
+  j["axes"] = axes_json(r.problem);
+  j["status"] = r.status;
+  j["reason"] = r.reason;
+  j["time_ms"] = time_json(r.time);
+  j["warmup_runs"] = r.warmup_runs;
+  j["timing_method"] = r.timing_method;
+  j["cache"] = r.cache;
+  j["launch_overhead_ms"] = opt(r.launch_overhead_ms);
+  j["reduced_timing"] = r.reduced_timing;
+  j["noise"] = r.noise ? to_json(*r.noise) : ojson(nullptr);
+  j["noisy"] = r.noisy;
+  j["warnings"] = r.warnings;
+  put_memory(j, r);
   j["correctness_rel_l2"] = opt(r.correctness_rel_l2);
   j["correctness_rows"] = r.correctness_rows;
   j["correctness_tolerance"] = opt(r.correctness_tolerance);
@@ -219,11 +236,7 @@ ojson to_json(const Row& r) {
   else
     j["vs_vanilla"] = nullptr;
   if (!r.phases.empty()) {
-    ojson ph = ojson::array();
-    for (const PhaseRow& p : r.phases)
-      ph.push_back({{"name", p.name}, {"ms", p.ms}, {"share", p.share}, {"flops", p.flops},
-                    {"bytes", p.bytes}, {"bound", p.bound}, {"pct_of_peak", opt(p.pct_of_peak)}});
-    j["phases"] = std::move(ph);
+    j["phases"] = phases_json(r.phases);
     j["profile_ms"] = opt(r.profile_ms);
   }
   j["point_seconds"] = r.point_seconds;
@@ -328,8 +341,29 @@ GpuInfo gpu_info_from_json(const ojson& j, const std::string& where) {
   return g;
 }
 
-Row row_from_json(const ojson& j, const std::string& where) {
-  Row r;
+namespace {
+
+TimeStats time_from_json(const ojson& t, const std::string& tw) {
+  TimeStats ts;
+  const ojson& s = field(t, "samples", tw);
+  if (!s.is_array()) fail_at(tw, "'samples' must be an array");
+  for (const auto& x : s) {
+    if (!x.is_number()) fail_at(tw, "'samples' must hold numbers");
+    ts.samples.push_back(x.get<double>());
+  }
+  const double nan = std::nan("");
+  ts.median = get_opt_number(t, "median", tw).value_or(nan);
+  ts.min = get_opt_number(t, "min", tw).value_or(nan);
+  ts.max = get_opt_number(t, "max", tw).value_or(nan);
+  ts.p25 = get_opt_number(t, "p25", tw).value_or(nan);
+  ts.p75 = get_opt_number(t, "p75", tw).value_or(nan);
+  ts.mean = get_opt_number(t, "mean", tw).value_or(nan);
+  ts.count = get_int_or(t, "count", int64_t(ts.samples.size()), tw);
+  return ts;
+}
+
+// The point and its outcome: kernel, backend, family, axes, status and reason.
+void identity_from_json(Row& r, const ojson& j, const std::string& where) {
   r.kernel = get_string(j, "kernel", where);
   const std::string be = get_string(j, "backend", where);
   const auto b = parse_backend(be);
@@ -342,26 +376,11 @@ Row row_from_json(const ojson& j, const std::string& where) {
   if (r.status != "ok" && r.status != "skipped" && r.status != "error")
     fail_at(where, fmt::format("status '{}' is not ok, skipped or error", r.status));
   r.reason = get_string(j, "reason", where);
-  const ojson& t = field(j, "time_ms", where);
-  if (!t.is_null()) {
-    const std::string tw = where + ": time_ms";
-    TimeStats ts;
-    const ojson& s = field(t, "samples", tw);
-    if (!s.is_array()) fail_at(tw, "'samples' must be an array");
-    for (const auto& x : s) {
-      if (!x.is_number()) fail_at(tw, "'samples' must hold numbers");
-      ts.samples.push_back(x.get<double>());
-    }
-    const double nan = std::nan("");
-    ts.median = get_opt_number(t, "median", tw).value_or(nan);
-    ts.min = get_opt_number(t, "min", tw).value_or(nan);
-    ts.max = get_opt_number(t, "max", tw).value_or(nan);
-    ts.p25 = get_opt_number(t, "p25", tw).value_or(nan);
-    ts.p75 = get_opt_number(t, "p75", tw).value_or(nan);
-    ts.mean = get_opt_number(t, "mean", tw).value_or(nan);
-    ts.count = get_int_or(t, "count", int64_t(ts.samples.size()), tw);
-    r.time = std::move(ts);
-  }
+}
+
+// The samples and how they were taken: timing method, cache, noise, warnings.
+void timing_from_json(Row& r, const ojson& j, const std::string& where) {
+  if (const ojson& t = field(j, "time_ms", where); !t.is_null()) r.time = time_from_json(t, where + ": time_ms");
   r.warmup_runs = int(get_int_or(j, "warmup_runs", 0, where));
   r.timing_method = get_string_or(j, "timing_method", "");
   r.cache = get_string_or(j, "cache", "");
@@ -373,6 +392,10 @@ Row row_from_json(const ojson& j, const std::string& where) {
   if (auto it = j.find("warnings"); it != j.end() && it->is_array())
     for (const auto& w : *it)
       if (w.is_string()) r.warnings.push_back(w.get<std::string>());
+}
+
+// The workspace query (peak_bytes must be its sum) and the measured memory.
+void memory_from_json(Row& r, const ojson& j, const std::string& where) {
   r.memory.inputs_bytes = get_bytes(j, "inputs_bytes", where);
   r.memory.outputs_bytes = get_bytes(j, "outputs_bytes", where);
   r.memory.prepared_bytes = get_bytes(j, "prepared_bytes", where);
@@ -386,12 +409,19 @@ Row row_from_json(const ojson& j, const std::string& where) {
     r.memory_agrees = it->get<bool>();
   r.memory_note = get_string_or(j, "memory_note", "");
   if (auto m = get_opt_number(j, "measured_device_bytes", where)) r.measured_device_bytes = size_t(*m);
+}
+
+void accuracy_from_json(Row& r, const ojson& j, const std::string& where) {
   r.correctness_rel_l2 = get_opt_number(j, "correctness_rel_l2", where);
   r.correctness_rows = get_int_or(j, "correctness_rows", 0, where);
   r.correctness_tolerance = get_opt_number(j, "correctness_tolerance", where);
   r.approx_rel_l2 = get_opt_number(j, "approx_rel_l2", where);
   r.approx_cosine = get_opt_number(j, "approx_cosine", where);
   r.approx_rows = get_int_or(j, "approx_rows", 0, where);
+}
+
+// The work and rates: FLOPs, roofline, the ratios to vanilla.
+void rates_from_json(Row& r, const ojson& j, const std::string& where) {
   r.flops = get_opt_number(j, "flops", where).value_or(0);
   r.gflops_per_s = get_opt_number(j, "gflops_per_s", where);
   r.min_bytes = get_opt_number(j, "min_bytes", where).value_or(0);
@@ -405,25 +435,41 @@ Row row_from_json(const ojson& j, const std::string& where) {
     v.memory_ratio = get_opt_number(*it, "memory_ratio", vw).value_or(std::nan(""));
     r.vs_vanilla = v;
   }
-  if (auto it = j.find("phases"); it != j.end() && !it->is_null()) {
-    if (!it->is_array()) fail_at(where, "phases must be an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      const ojson& pj = (*it)[i];
-      const std::string pw = fmt::format("{}: phases[{}]", where, i);
-      if (!pj.is_object()) fail_at(pw, "must be an object");
-      PhaseRow p;
-      p.name = get_string_or(pj, "name", "");
-      if (p.name.empty()) fail_at(pw, "needs a name");
-      p.ms = get_number(pj, "ms", pw);
-      p.share = get_opt_number(pj, "share", pw).value_or(0);
-      p.flops = get_opt_number(pj, "flops", pw).value_or(0);
-      p.bytes = get_opt_number(pj, "bytes", pw).value_or(0);
-      p.bound = get_string_or(pj, "bound", "");
-      p.pct_of_peak = get_opt_number(pj, "pct_of_peak", pw);
-      r.phases.push_back(std::move(p));
-    }
-    r.profile_ms = get_opt_number(j, "profile_ms", where);
-  }
+}
+
+PhaseRow phase_from_json(const ojson& pj, const std::string& pw) {
+  if (!pj.is_object()) fail_at(pw, "must be an object");
+  PhaseRow p;
+  p.name = get_string_or(pj, "name", "");
+  if (p.name.empty()) fail_at(pw, "needs a name");
+  p.ms = get_number(pj, "ms", pw);
+  p.share = get_opt_number(pj, "share", pw).value_or(0);
+  p.flops = get_opt_number(pj, "flops", pw).value_or(0);
+  p.bytes = get_opt_number(pj, "bytes", pw).value_or(0);
+  p.bound = get_string_or(pj, "bound", "");
+  p.pct_of_peak = get_opt_number(pj, "pct_of_peak", pw);
+  return p;
+}
+
+void phases_from_json(Row& r, const ojson& j, const std::string& where) {
+  auto it = j.find("phases");
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_array()) fail_at(where, "phases must be an array");
+  for (size_t i = 0; i < it->size(); ++i)
+    r.phases.push_back(phase_from_json((*it)[i], fmt::format("{}: phases[{}]", where, i)));
+  r.profile_ms = get_opt_number(j, "profile_ms", where);
+}
+
+}  // namespace
+
+Row row_from_json(const ojson& j, const std::string& where) {
+  Row r;
+  identity_from_json(r, j, where);
+  timing_from_json(r, j, where);
+  memory_from_json(r, j, where);
+  accuracy_from_json(r, j, where);
+  rates_from_json(r, j, where);
+  phases_from_json(r, j, where);
   r.point_seconds = get_opt_number(j, "point_seconds", where).value_or(0);
   r.check_seconds = get_opt_number(j, "check_seconds", where).value_or(0);
   r.repro = get_string_or(j, "repro", "");
