@@ -1,4 +1,10 @@
-// The points each CI gate measures (gates_run.hpp).
+// The points each CI gate measures (gates_run.hpp): every cpu kernel of the registry, unless
+// its description opts out of the gate; the sizes follow from the kernel's FLOP count, so a
+// new kernel joins every gate with no change here.
+#include <cmath>
+
+#include <fmt/format.h>
+
 #include "gates_run.hpp"
 
 namespace attnbench::gates {
@@ -30,55 +36,84 @@ std::vector<bool> forms_of(const Kernel& k) {
   return f;
 }
 
+// The cpu kernels of the registry in `gate`, in registry order.
+std::vector<const Kernel*> gate_kernels(const std::string& gate) {
+  std::vector<const Kernel*> ks;
+  for (const Kernel* k : Registry::instance().kernels())
+    if (k->info().backend == Backend::cpu && !k->info().gate_opt_outs.count(gate)) ks.push_back(k);
+  return ks;
+}
+
+double flops_at(const Kernel& k, int64_t n, bool causal) {
+  return k.flops(make_point(k, {1, 1, n}, causal).problem);
+}
+
+// Whether the kernel's work grows quadratically with N (more than 3x from N = 512 to 1024).
+bool quadratic(const Kernel& k, bool causal) {
+  const double small = flops_at(k, 512, causal), large = flops_at(k, 1024, causal);
+  return small > 0 && large / small > 3.0;
+}
+
+// Whether the two forms are different algorithms, which shows as FLOP counts more than 3x
+// apart (LISA: prefix histograms against one histogram of the whole sequence).
+bool forms_differ(const Kernel& k) {
+  if (!k.info().has_causal || !k.info().has_bidirectional) return false;
+  const double causal = flops_at(k, 1024, true), bidirectional = flops_at(k, 1024, false);
+  const double lo = std::min(causal, bidirectional), hi = std::max(causal, bidirectional);
+  return lo > 0 && hi / lo > 3.0;
+}
+
+// The time gate's budget: points of a few milliseconds on one core.
+constexpr double kTimeGateFlops = 300e6;
+
 }  // namespace
 
-// Every cpu kernel, both forms where it has them, at one sequence (the kernels cut it into
-// chunks for the threads) and at four sequences (one or more per thread).
+// Both forms where the kernel has them, at one sequence (the kernels cut it into chunks for
+// the threads) and at four sequences (one or more per thread).
 std::vector<Point> memory_points() {
   std::vector<Point> pts;
-  for (const Kernel* k : Registry::instance().kernels()) {
-    if (k->info().backend != Backend::cpu) continue;
+  for (const Kernel* k : gate_kernels("memory"))
     for (Shape s : {Shape{1, 1, 512}, Shape{2, 2, 1024}})
       for (bool causal : forms_of(*k)) pts.push_back(make_point(*k, s, causal));
+  return pts;
+}
+
+// Small points under callgrind (~50x slower than native): N = 1024, halved where the work
+// grows quadratically; the kernel's first form, and the other one too where it is another
+// algorithm.
+std::vector<Point> work_points() {
+  std::vector<Point> pts;
+  for (const Kernel* k : gate_kernels("work")) {
+    const std::vector<bool> forms = forms_of(*k);
+    if (forms.empty()) continue;
+    const int64_t n = quadratic(*k, forms.front()) ? 512 : 1024;
+    pts.push_back(make_point(*k, {1, 1, n}, forms.front()));
+    if (forms_differ(*k)) pts.push_back(make_point(*k, {1, 1, n}, forms.back()));
   }
   return pts;
 }
 
-// Small points under callgrind (~50x slower than native): vanilla both ways, LISA, one
-// linear and one sparse kernel.
-std::vector<Point> work_points() {
-  const Registry& reg = Registry::instance();
-  struct Spec {
-    const char* kernel;
-    int64_t n;
-    bool causal;
-  };
-  const Spec specs[] = {{"vanilla_materialized", 512, true}, {"vanilla_flash", 512, true},
-                        {"lisa_base", 1024, true},            {"lisa_base", 1024, false},
-                        {"lisa_mini", 1024, true},            {"performer", 1024, true},
-                        {"local_window", 1024, true}};
-  std::vector<Point> pts;
-  for (const Spec& s : specs)
-    if (const Kernel* k = reg.find(s.kernel, Backend::cpu)) pts.push_back(make_point(*k, {1, 1, s.n}, s.causal));
-  return pts;
-}
-
-// Points of a few milliseconds on one thread.
+// One point per kernel, its first form, at the largest N of 4096, 2048 and 1024 within the
+// time gate's FLOP budget (1024 when none is).
 std::vector<Point> time_points() {
-  const Registry& reg = Registry::instance();
-  struct Spec {
-    const char* kernel;
-    int64_t n;
-  };
-  const Spec specs[] = {{"vanilla_materialized", 1024}, {"vanilla_flash", 1024},
-                        {"lisa_base", 2048},            {"lisa_mini", 4096},
-                        {"performer", 2048},            {"local_window", 4096}};
   std::vector<Point> pts;
-  for (const Spec& s : specs)
-    if (const Kernel* k = reg.find(s.kernel, Backend::cpu)) pts.push_back(make_point(*k, {1, 1, s.n}, true));
+  for (const Kernel* k : gate_kernels("time")) {
+    const std::vector<bool> forms = forms_of(*k);
+    if (forms.empty()) continue;
+    int64_t n = 4096;
+    while (n > 1024 && flops_at(*k, n, forms.front()) > kTimeGateFlops) n /= 2;
+    pts.push_back(make_point(*k, {1, 1, n}, forms.front()));
+  }
   return pts;
 }
 
-std::vector<std::string> opted_out(const std::string&) { return {}; }
+std::vector<std::string> opted_out(const std::string& gate) {
+  std::vector<std::string> lines;
+  for (const Kernel* k : Registry::instance().kernels())
+    if (k->info().backend == Backend::cpu)
+      if (auto it = k->info().gate_opt_outs.find(gate); it != k->info().gate_opt_outs.end())
+        lines.push_back(fmt::format("{}: {}", k->info().name, it->second));
+  return lines;
+}
 
 }  // namespace attnbench::gates
