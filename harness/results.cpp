@@ -541,7 +541,10 @@ ResultsFile read_results(const std::string& path) {
   return results_from_json(j, path);
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+namespace {
+
+// Writes `text` to a temporary file in the folder of `path` (created when missing); its name.
+std::string write_temporary(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   if (target.has_parent_path()) {
@@ -549,16 +552,23 @@ void write_text_atomic(const std::string& path, const std::string& text) {
     fs::create_directories(target.parent_path(), ec);
   }
   const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) fail_at(path, fmt::format("cannot write ({})", std::strerror(errno)));
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      fail_at(path, "write error (disk full?)");
-    }
+  std::ofstream out(tmp, std::ios::trunc);
+  if (!out) fail_at(path, fmt::format("cannot write ({})", std::strerror(errno)));
+  out << text;
+  out.flush();
+  if (!out) {
+    std::remove(tmp.c_str());
+    fail_at(path, "write error (disk full?)");
   }
+  return tmp;
+}
+
+std::string results_text(const ResultsFile& f) { return to_json(f).dump(1) + "\n"; }
+
+}  // namespace
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = write_temporary(path, text);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
@@ -566,8 +576,22 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   }
 }
 
+void write_text_new(const std::string& path, const std::string& text) {
+  const std::string tmp = write_temporary(path, text);
+  // link, unlike rename, fails when the target exists: no file is ever replaced
+  const int rc = link(tmp.c_str(), path.c_str());
+  const int err = errno;
+  std::remove(tmp.c_str());
+  if (rc != 0 && err == EEXIST) fail_at(path, "exists; it is not overwritten");
+  if (rc != 0) fail_at(path, fmt::format("cannot create ({})", std::strerror(err)));
+}
+
 void write_results(const std::string& path, const ResultsFile& f) {
-  write_text_atomic(path, to_json(f).dump(1) + "\n");
+  write_text_atomic(path, results_text(f));
+}
+
+void create_results(const std::string& path, const ResultsFile& f) {
+  write_text_new(path, results_text(f));
 }
 
 void fill_vs_vanilla(ResultsFile& f) {

@@ -173,7 +173,12 @@ ResultsFile results_from_json(const ojson& j, const std::string& name);
 ResultsFile read_results(const std::string& path);
 // Writes `path` atomically (a temporary file in the same folder, then rename).
 void write_results(const std::string& path, const ResultsFile& f);
+// The same for a file that must not exist yet (write_text_new): throws when it does.
+void create_results(const std::string& path, const ResultsFile& f);
 void write_text_atomic(const std::string& path, const std::string& text);
+// Creates `path` atomically with `text`; throws InvalidProblem when it exists already (it is
+// never replaced, not even by a file written meanwhile).
+void write_text_new(const std::string& path, const std::string& text);
 
 // vs_vanilla of every row, against the ok row of `vanilla_kernel` with the same backend,
 // batch, heads, seq_len, head_dim and causal (null where there is none).

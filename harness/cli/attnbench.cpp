@@ -7,8 +7,9 @@
 //   attnbench export --kernel NAME --out DIR [--axis name=value ...]   (for peers/)
 //   attnbench compare BASE.json NEW.json [--threshold 10%] [--alpha 0.05] [--markdown]
 //   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth
+//   attnbench merge FILES... --out FILE        join the shards (results files) of one sweep
 // This file only declares the options; each subcommand is one call into the harness library
-// (sweep_command.hpp, commands.hpp, export.hpp). Every bad input gives a one-line message on
+// (sweep_command.hpp, commands.hpp, export.hpp, merge.hpp). Every bad input gives a one-line message on
 // stderr and exit status 2 (compare exits 1 for a regression). The results schema is
 // results/README.md.
 #include <functional>
@@ -21,6 +22,7 @@
 #include "commands.hpp"
 #include "export.hpp"
 #include "heap.hpp"
+#include "merge.hpp"
 #include "sweep_command.hpp"
 #include "text.hpp"
 
@@ -130,6 +132,19 @@ Command add_export(CLI::App& app, ExportArgs& a) {
   return {s, [&a] { return run_export_command(a.kernel, a.axes, a.dir); }};
 }
 
+struct MergeArgs {
+  std::vector<std::string> files;
+  std::string out;
+};
+
+Command add_merge(CLI::App& app, MergeArgs& a, const std::string& cmdline) {
+  auto* s = app.add_subcommand("merge", "join results files of the same sweep (e.g. the shards of "
+                                        "sweep --shard) into one; never overwrites --out");
+  s->add_option("FILES", a.files, "results files of one sweep")->required();
+  s->add_option("--out", a.out, "the merged results file (must not exist)")->required();
+  return {s, [&a, &cmdline] { return run_merge_command(a.files, a.out, cmdline); }};
+}
+
 // The chosen subcommand's exit status; a bad input is one line on stderr and exit 2.
 int run_chosen(const std::vector<Command>& commands) {
   try {
@@ -157,9 +172,11 @@ int main(int argc, char** argv) {
   CompareArgs compare;
   CalibrateArgs calibrate;
   ExportArgs exporter;
+  MergeArgs merge;
   const std::vector<Command> commands = {
-      add_sweep(app, sweep, cmdline), add_list(app, list),           add_eval(app, eval),
-      add_compare(app, compare),      add_calibrate(app, calibrate), add_export(app, exporter)};
+      add_sweep(app, sweep, cmdline),  add_list(app, list),           add_eval(app, eval),
+      add_compare(app, compare),       add_calibrate(app, calibrate), add_export(app, exporter),
+      add_merge(app, merge, cmdline)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
