@@ -101,18 +101,9 @@ std::pair<std::string, double> parse_param(const std::string& text) {
     for (const auto& ps : Registry::instance().parameters()) known.push_back(ps.name);
     fail_at(where, fmt::format("unknown parameter '{}' (known: {})", key, join(known)));
   }
-  double v = 0;
-  size_t used = 0;
-  try {
-    v = std::stod(val, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (val == "true") v = 1, used = val.size();
-  if (val == "false") v = 0, used = val.size();
-  if (val.empty() || used != val.size())
-    fail_at(where, fmt::format("'{}' is not a number", val));
-  return {key, v};
+  const std::optional<double> v = val == "true" ? 1.0 : val == "false" ? 0.0 : parse_number(val);
+  if (!v) fail_at(where, fmt::format("'{}' is not a number", val));
+  return {key, *v};
 }
 
 namespace {

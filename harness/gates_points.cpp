@@ -2,6 +2,7 @@
 // its description opts out of the gate; the sizes follow from the kernel's FLOP count, so a
 // new kernel joins every gate with no change here.
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -44,6 +45,14 @@ std::vector<const Kernel*> gate_kernels(const std::string& gate) {
   return ks;
 }
 
+// The kernels of `gate` that have a form, each with its first one (causal where it has it).
+std::vector<std::pair<const Kernel*, bool>> first_forms(const std::string& gate) {
+  std::vector<std::pair<const Kernel*, bool>> v;
+  for (const Kernel* k : gate_kernels(gate))
+    if (const auto forms = forms_of(*k); !forms.empty()) v.emplace_back(k, forms.front());
+  return v;
+}
+
 double flops_at(const Kernel& k, int64_t n, bool causal) {
   return k.flops(make_point(k, {1, 1, n}, causal).problem);
 }
@@ -83,12 +92,10 @@ std::vector<Point> memory_points() {
 // algorithm.
 std::vector<Point> work_points() {
   std::vector<Point> pts;
-  for (const Kernel* k : gate_kernels("work")) {
-    const std::vector<bool> forms = forms_of(*k);
-    if (forms.empty()) continue;
-    const int64_t n = quadratic(*k, forms.front()) ? 512 : 1024;
-    pts.push_back(make_point(*k, {1, 1, n}, forms.front()));
-    if (forms_differ(*k)) pts.push_back(make_point(*k, {1, 1, n}, forms.back()));
+  for (const auto& [k, form] : first_forms("work")) {
+    const int64_t n = quadratic(*k, form) ? 512 : 1024;
+    pts.push_back(make_point(*k, {1, 1, n}, form));
+    if (forms_differ(*k)) pts.push_back(make_point(*k, {1, 1, n}, !form));
   }
   return pts;
 }
@@ -97,12 +104,10 @@ std::vector<Point> work_points() {
 // time gate's FLOP budget (1024 when none is).
 std::vector<Point> time_points() {
   std::vector<Point> pts;
-  for (const Kernel* k : gate_kernels("time")) {
-    const std::vector<bool> forms = forms_of(*k);
-    if (forms.empty()) continue;
+  for (const auto& [k, form] : first_forms("time")) {
     int64_t n = 4096;
-    while (n > 1024 && flops_at(*k, n, forms.front()) > kTimeGateFlops) n /= 2;
-    pts.push_back(make_point(*k, {1, 1, n}, forms.front()));
+    while (n > 1024 && flops_at(*k, n, form) > kTimeGateFlops) n /= 2;
+    pts.push_back(make_point(*k, {1, 1, n}, form));
   }
   return pts;
 }

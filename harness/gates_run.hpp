@@ -112,4 +112,26 @@ std::optional<Run> load_baseline(const std::string& path, bool update,
   }
 }
 
+// What the work and time gates do once measured: write --out, then compare with the baseline
+// at `path` (compare(nullptr) when there is none: `required` makes that an error) or, with
+// --update, replace it. `compare` is GateReport(const Run* base).
+template <class Run, class Compare>
+int gate_against_baseline(const GateOptions& c, const char* gate, const Run& now, size_t points,
+                          const std::string& path, Run (*read)(const ojson&, const std::string&),
+                          Compare compare, bool required) {
+  if (!c.out.empty()) write_json(c.out, to_json(now));
+  const std::optional<Run> base = load_baseline(path, c.update, read);
+  if (c.update) {
+    std::optional<GateReport> replaced;
+    if (base) replaced = compare(&*base);
+    return store_baseline(c, gate, to_json(now), points, path, replaced, true);
+  }
+  if (!base && required)
+    throw InvalidProblem(fmt::format("no {0} baseline {1}; create it with `attnbench_gate {0} --update`",
+                                     gate, path));
+  GateReport rep = compare(base ? &*base : nullptr);
+  rep.baseline_path = path;
+  return finish(c, rep, true);
+}
+
 }  // namespace attnbench::gates

@@ -128,20 +128,14 @@ int run_time_gate(const GateOptions& c, const TimeArgs& a) {
   fmt::print(stderr, "attnbench_gate time: {} points x {} rounds in {:.1f} s on {}\n", points.size(),
              a.rounds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
              now.fingerprint.words());
-  if (!c.out.empty()) write_json(c.out, to_json(now));
-  const std::string path = time_baseline_path(c.baselines, now.fingerprint);
-  const std::optional<TimeRun> base = load_baseline(path, c.update, time_run_from_json);
   TimeOptions to;
   to.min_effect = a.min_effect;
   to.alpha = a.alpha;
-  if (c.update) {
-    std::optional<GateReport> replaced;
-    if (base) replaced = compare_time(&*base, now, to);
-    return store_baseline(c, "time", to_json(now), points.size(), path, replaced, true);
-  }
-  GateReport rep = compare_time(base ? &*base : nullptr, now, to);
-  rep.baseline_path = path;
-  return finish(c, rep, true);
+  // no baseline for this hardware: compare_time warns and gates nothing
+  return gate_against_baseline(
+      c, "time", now, points.size(), time_baseline_path(c.baselines, now.fingerprint),
+      time_run_from_json, [&](const TimeRun* base) { return compare_time(base, now, to); },
+      /*required=*/false);
 }
 
 }  // namespace attnbench::gates

@@ -160,21 +160,11 @@ int run_work_gate(const GateOptions& c, const WorkArgs& a) {
   const WorkRun now = measure_work(points, a, c.cmdline);
   fmt::print(stderr, "attnbench_gate work: {} points under callgrind in {:.1f} s\n", points.size(),
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (!c.out.empty()) write_json(c.out, to_json(now));
-  const std::string path = work_baseline_path(c.baselines);
-  const std::optional<WorkRun> base = load_baseline(path, c.update, work_run_from_json);
   WorkOptions wo;
   wo.tolerance = a.tolerance;
-  if (c.update) {
-    std::optional<GateReport> replaced;
-    if (base) replaced = compare_work(*base, now, wo);
-    return store_baseline(c, "work", to_json(now), points.size(), path, replaced, true);
-  }
-  if (!base)
-    throw InvalidProblem(fmt::format("no work baseline {}; create it with `attnbench_gate work --update`", path));
-  GateReport rep = compare_work(*base, now, wo);
-  rep.baseline_path = path;
-  return finish(c, rep, true);
+  return gate_against_baseline(
+      c, "work", now, points.size(), work_baseline_path(c.baselines), work_run_from_json,
+      [&](const WorkRun* base) { return compare_work(*base, now, wo); }, /*required=*/true);
 }
 
 }  // namespace attnbench::gates

@@ -40,16 +40,9 @@ double axis_value_text(const std::string& axis, const std::string& s, const std:
     if (const auto pr = parse_precision(s)) return double(static_cast<int>(*pr));
     fail_at(where, fmt::format("precision takes fp32, tf32, bf16 or fp16, got '{}'", s));
   }
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (s.empty() || used != s.size())
-    fail_at(where, fmt::format("{}: '{}' is not a number", axis, s));
-  return v;
+  const auto v = parse_number(s);
+  if (!v) fail_at(where, fmt::format("{}: '{}' is not a number", axis, s));
+  return *v;
 }
 
 Timing parse_timing(const ojson& j, Timing t, const std::string& where) {
@@ -492,19 +485,14 @@ std::string Shard::text() const { return whole() ? "" : fmt::format("{}/{}", ind
 Shard parse_shard(const std::string& text) {
   const std::string where = "--shard " + text;
   const auto parts = split(text, '/');
-  int v[2] = {0, 0};
-  for (size_t i = 0; parts.size() == 2 && i < 2; ++i) {
-    size_t used = 0;
-    try {
-      v[i] = std::stoi(parts[i], &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (parts[i].empty() || used != parts[i].size()) v[0] = v[1] = 0;
-  }
-  if (v[1] < 1) fail_at(where, "expected I/N with 1 <= I <= N, e.g. 2/4");
-  if (v[0] < 1 || v[0] > v[1]) fail_at(where, fmt::format("I must lie in 1..{}", v[1]));
-  return {v[0], v[1]};
+  std::optional<double> i, n;
+  if (parts.size() == 2) i = parse_number(parts[0]), n = parse_number(parts[1]);
+  const auto whole = [](const std::optional<double>& x) {
+    return x && *x == std::floor(*x) && std::fabs(*x) < 1e9;
+  };
+  if (!whole(i) || !whole(n) || *n < 1) fail_at(where, "expected I/N with 1 <= I <= N, e.g. 2/4");
+  if (*i < 1 || *i > *n) fail_at(where, fmt::format("I must lie in 1..{}", number_text(*n)));
+  return {int(*i), int(*n)};
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <exception>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,18 @@ namespace attnbench {
 std::string number_text(double v) {
   if (v == std::floor(v) && std::fabs(v) < 9.0e15) return fmt::format("{}", int64_t(v));
   return fmt::format("{}", v);  // shortest text that reads back to the same double
+}
+
+std::optional<double> parse_number(const std::string& s) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (used != s.size()) return std::nullopt;
+  return v;
 }
 
 std::string format_seconds(double s) {

@@ -2,6 +2,7 @@
 // durations, lists, shell quoting.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@ namespace attnbench {
 // 512 -> "512", 0.1 -> "0.1": integers without a decimal point, other numbers in the shortest
 // text that reads back to the same double.
 std::string number_text(double v);
+// The number the whole of `s` spells ("1e3", "0.5"), or nullopt ("", "12x", "x").
+std::optional<double> parse_number(const std::string& s);
 // 42 -> "42s", 125 -> "2m05s", 7300 -> "2h01m"; a negative time -> "?".
 std::string format_seconds(double s);
 // "a,,b" -> {"a", "", "b"} (every field, empty ones included).

@@ -15,6 +15,12 @@ def body(lines):
     return "".join(f"  x += {i};\n" for i in range(lines))
 
 
+def run_script(*args):
+    """The check run as CTest runs it."""
+    return subprocess.run([sys.executable, os.path.join(HERE, "function_lengths.py"), *args],
+                          capture_output=True, text=True)
+
+
 def lengths(text):
     return {name: last - first + 1 for name, first, last in function_lengths.functions(text)}
 
@@ -60,15 +66,13 @@ class FunctionLengths(unittest.TestCase):
             with open(os.path.join(d, "long.cpp"), "w") as f:
                 f.write("int fits() {\n" + body(78) + "}\n")    # 80 lines
                 f.write("int too_long() {\n" + body(79) + "}\n")  # 81 lines
-            run = subprocess.run([sys.executable, os.path.join(HERE, "function_lengths.py"), d],
-                                 capture_output=True, text=True)
+            run = run_script(d)
             self.assertEqual(run.returncode, 1)
             self.assertIn("'too_long' has 81 lines (limit 80)", run.stderr)
             self.assertNotIn("fits", run.stderr)
             with open(os.path.join(d, "long.cpp"), "w") as f:
                 f.write("int fits() {\n" + body(78) + "}\n")
-            run = subprocess.run([sys.executable, os.path.join(HERE, "function_lengths.py"), d],
-                                 capture_output=True, text=True)
+            run = run_script(d)
             self.assertEqual(run.returncode, 0, run.stderr)
             self.assertIn("the longest fits", run.stdout)
 
@@ -77,14 +81,11 @@ class FunctionLengths(unittest.TestCase):
             path = os.path.join(d, "owned.cpp")
             with open(path, "w") as f:
                 f.write("int owned_elsewhere() {\n" + body(90) + "}\n")
-            script = os.path.join(HERE, "function_lengths.py")
-            run = subprocess.run([sys.executable, script, d, "--allow", f"{path}:owned_elsewhere",
-                                  "--allow", f"{path}:gone"], capture_output=True, text=True)
+            run = run_script(d, "--allow", f"{path}:owned_elsewhere", "--allow", f"{path}:gone")
             self.assertEqual(run.returncode, 0, run.stderr)
             self.assertIn("allowed by --allow", run.stdout)
             self.assertIn(f"--allow {path}:gone is not needed", run.stdout)
-            run = subprocess.run([sys.executable, script, d, "--allow", f"{path}:other"],
-                                 capture_output=True, text=True)
+            run = run_script(d, "--allow", f"{path}:other")
             self.assertEqual(run.returncode, 1)
             self.assertIn("'owned_elsewhere' has 92 lines", run.stderr)
 
