@@ -100,7 +100,7 @@ usage: ./run_all.sh [COMMAND] [ARGS]
   --help              this text
 
 Environment: ATTNBENCH_BUILD_DIR (default ./build), JOBS (parallel build jobs), CMAKE_ARGS.
-The tool itself: build/attnbench --help (sweep, list, eval, compare, calibrate).
+The tool itself: build/attnbench --help (sweep, merge, list, eval, export, compare, calibrate).
 USAGE
 }
 

@@ -92,7 +92,7 @@ TEST_CASE("every point is in exactly one shard, ladders whole, order kept", "[sh
   CHECK(shard_points(points, {}).size() == points.size());
 }
 
-TEST_CASE("--shard takes I/N with 1 <= I <= N", "[shards]") {
+TEST_CASE("a shard is I/N with 1 <= I <= N and anything else is refused", "[shards]") {
   CHECK(parse_shard("2/4").index == 2);
   CHECK(parse_shard("2/4").count == 4);
   CHECK(parse_shard("2/4").text() == "2/4");
