@@ -6,6 +6,10 @@ without a required field or with a field of the wrong type) raises ResultsError 
 line that names the file and, for a row, its index and kernel. attnplots.py turns that into
 "attnplots: error: ..." on stderr and exit status 2.
 
+Files of `attnbench sweep` and of the PyTorch peers (`./run_all.sh peers`, backend torch-cpu
+or torch-cuda) are read alike. A Device is the hardware, not the backend: torch-cpu rows belong
+to the cpu device of the same host, torch-cuda rows to the cuda device of the same GPU.
+
 Required (the rest of a row is read when present, absent meaning null):
   top level: schema_version == 1, preset, vanilla_kernel, environment (object), rows (array)
   each row:  kernel, backend, axes{batch, heads, seq_len, head_dim, causal}, status
@@ -24,6 +28,12 @@ STATUSES = ("ok", "skipped", "error")
 COMMON_AXES = ("batch", "heads", "seq_len", "head_dim", "causal")
 # The axes a figure holds fixed across kernels (seq_len is the x axis, causal the panel).
 SHAPE_AXES = ("batch", "heads", "head_dim")
+# Axes every row has besides the common ones; files written before they existed read as these.
+DEFAULT_PRECISION = "fp32"
+DEFAULT_SEED = 1234
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+# Peers backends and the device kind they run on.
+DEVICE_KIND = {"cpu": "cpu", "cuda": "cuda", "torch-cpu": "cpu", "torch-cuda": "cuda"}
 
 
 class ResultsError(Exception):
@@ -32,18 +42,19 @@ class ResultsError(Exception):
 
 @dataclass(frozen=True)
 class Device:
-    """Where rows were measured: the backend and the machine's CPU model or GPU name."""
-    backend: str
+    """Where rows were measured: the kind (cpu or cuda, whatever the backend: attnbench or
+    torch), the CPU model or GPU name and the host."""
+    kind: str
     name: str
     host: str
 
     @property
     def label(self):
-        return f"{self.backend}: {self.name} ({self.host})"
+        return f"{self.kind}: {self.name} ({self.host})"
 
     @property
     def slug(self):
-        return slugify(f"{self.backend}-{self.host}-{self.name}")
+        return slugify(f"{self.kind}-{self.host}-{self.name}")
 
 
 @dataclass
@@ -59,6 +70,20 @@ class Source:
     @property
     def date(self):
         return str(self.environment.get("date") or "")
+
+    @property
+    def torch_text(self):
+        """'torch 1.13.1 (1.13.0a0, Debian 1.13.1+dfsg-4), 1 thread' for a peers file, else ''."""
+        e = self.environment
+        if not e.get("torch_version"):
+            return ""
+        release = e.get("torch_release") or e["torch_version"]
+        detail = [str(e["torch_version"])] if release != e["torch_version"] else []
+        if e.get("torch_debian_package"):
+            detail.append(f"Debian {e['torch_debian_package']}")
+        threads = e.get("torch_threads")
+        return (f"torch {release}" + (f" ({', '.join(detail)})" if detail else "")
+                + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
 
 
 @dataclass
@@ -84,6 +109,13 @@ class Row:
     speedup: float = None
     memory_ratio: float = None
     repro: str = ""
+    family: str = ""
+    peer_of: tuple = ()  # peers: the attnbench kernels whose function the row computes
+    function: str = ""  # set when rows at one point differ only in peer_of (load_dataset)
+    inputs_bytes: float = None
+    outputs_bytes: float = None
+    prepared_bytes: float = None  # null in peers rows (torch has no workspace query)
+    scratch_bytes: float = None
     index: int = 0  # position in its file
 
     @property
@@ -104,13 +136,33 @@ class Row:
         return tuple(self.axes[a] for a in SHAPE_AXES)
 
     @property
+    def precision(self):
+        return str(self.axes.get("precision", DEFAULT_PRECISION))
+
+    @property
+    def seed(self):
+        return self.axes.get("seed", DEFAULT_SEED)
+
+    @property
+    def is_peer(self):
+        return self.backend.startswith("torch-")
+
+    @property
     def method_params(self):
-        """The kernel's own axes (codebooks, codewords, window, ...), sorted by name."""
-        return tuple(sorted((k, v) for k, v in self.axes.items() if k not in COMMON_AXES))
+        """The kernel's own axes (codebooks, codewords, window, ...), sorted by name; a seed
+        other than the default and a peer's function (see load_dataset) count as parameters,
+        so no line mixes them. The precision has its own line style instead."""
+        params = [(k, v) for k, v in self.axes.items()
+                  if k not in COMMON_AXES and k not in ("precision", "seed")]
+        if self.seed != DEFAULT_SEED:
+            params.append(("seed", self.seed))
+        if self.function:
+            params.append(("peer_of", self.function))
+        return tuple(sorted(params))
 
     @property
     def point_key(self):
-        return (self.device, self.kernel, self.backend,
+        return (self.device, self.kernel, self.backend, self.peer_of,
                 tuple(sorted(self.axes.items(), key=lambda kv: kv[0])))
 
 
@@ -189,17 +241,21 @@ def _read_json(path):
 
 
 def device_of(backend, env):
+    """The device a row ran on: a torch backend's rows join the attnbench backend of the same
+    kind on the same host (the CPU model, or the GPU name the tool and torch both report)."""
     host = str(env.get("host") or "unknown host")
-    if backend == "cpu":
-        name = env.get("cpu_model") or "unknown CPU"
+    kind = DEVICE_KIND.get(backend, backend)
+    if kind == "cpu":
+        name = env.get("cpu_model") or env.get("device_name") or "unknown CPU"
     else:
         gpu = env.get("gpu")
-        name = (gpu.get("name") if isinstance(gpu, dict) else None) or f"unknown {backend} device"
+        name = ((gpu.get("name") if isinstance(gpu, dict) else None) or env.get("device_name")
+                or f"unknown {kind} device")
     # "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz" -> "Intel Xeon Platinum 8375C CPU @ 2.90GHz"
     name = str(name)
     for mark in ("(R)", "(r)", "(TM)", "(tm)"):
         name = name.replace(mark, "")
-    return Device(backend=backend, name=" ".join(name.split()), host=host)
+    return Device(kind=kind, name=" ".join(name.split()), host=host)
 
 
 def load_results(path, order=0):
@@ -226,15 +282,8 @@ def load_results(path, order=0):
     return source, rows
 
 
-def _parse_row(r, i, source, path):
-    if not isinstance(r, dict):
-        raise ResultsError(f"{path}: rows[{i}]: not an object")
-    name = r.get("kernel") if isinstance(r.get("kernel"), str) else "?"
-    where = f"rows[{i}] ({name})"
-
-    def fail(msg):
-        raise ResultsError(f"{path}: {where}: {msg}")
-
+def _check_fields(r, fail):
+    """The fields every row has, and their types."""
     for key in ("kernel", "backend", "axes", "status", "reason", "time_ms", "peak_bytes",
                 "vs_vanilla"):
         if key not in r:
@@ -244,7 +293,12 @@ def _parse_row(r, i, source, path):
             fail(f"field '{key}' should be a string")
     if r["status"] not in STATUSES:
         fail(f"status '{r['status']}' is not one of {', '.join(STATUSES)}")
-    axes = r["axes"]
+    peer_of = r.get("peer_of") or []
+    if not isinstance(peer_of, list) or not all(isinstance(k, str) for k in peer_of):
+        fail("field 'peer_of' should be an array of kernel names")
+
+
+def _check_axes(axes, fail):
     if not isinstance(axes, dict):
         fail("field 'axes' should be an object")
     for a in ("batch", "heads", "seq_len", "head_dim"):
@@ -259,6 +313,22 @@ def _parse_row(r, i, source, path):
     for k, v in axes.items():
         if isinstance(v, (dict, list)):
             fail(f"field 'axes.{k}' should be a number, string or boolean")
+    if axes.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
+        fail(f"axes.precision '{axes['precision']}' is not one of {', '.join(PRECISIONS)}")
+
+
+def _parse_row(r, i, source, path):
+    if not isinstance(r, dict):
+        raise ResultsError(f"{path}: rows[{i}]: not an object")
+    name = r.get("kernel") if isinstance(r.get("kernel"), str) else "?"
+    where = f"rows[{i}] ({name})"
+
+    def fail(msg):
+        raise ResultsError(f"{path}: {where}: {msg}")
+
+    _check_fields(r, fail)
+    axes = r["axes"]
+    _check_axes(axes, fail)
 
     ok = r["status"] == "ok"
     t = r["time_ms"]
@@ -299,8 +369,22 @@ def _parse_row(r, i, source, path):
         speedup=positive(num("speedup", vv)) if ok else None,
         memory_ratio=positive(num("memory_ratio", vv)) if ok else None,
         repro=r.get("repro") if isinstance(r.get("repro"), str) else "",
+        family=family_of(r, source), peer_of=tuple(r.get("peer_of") or ()),
+        inputs_bytes=num("inputs_bytes"), outputs_bytes=num("outputs_bytes"),
+        prepared_bytes=num("prepared_bytes"), scratch_bytes=num("scratch_bytes"),
         index=i,
     )
+
+
+def family_of(r, source):
+    """The row's family; files written before rows had one: vanilla by name or as the file's
+    vanilla kernel, lisa by name."""
+    if isinstance(r.get("family"), str) and r["family"]:
+        return r["family"]
+    kernel = r["kernel"]
+    if kernel.startswith("vanilla") or kernel == source.vanilla_kernel:
+        return "vanilla"
+    return "lisa" if kernel.startswith("lisa") else ""
 
 
 def load_dataset(paths):
@@ -326,4 +410,19 @@ def load_dataset(paths):
             best[k] = r
     kept = set(id(r) for r in best.values())
     rows = [r for r in all_rows if id(r) in kept]
+    name_functions(rows)
     return Dataset(sources=sources, rows=rows, superseded=superseded)
+
+
+def name_functions(rows):
+    """A peer that computes several functions on a device (torch_lisa_ops for the hard-code
+    kernels and for lisa_soft) gets its peer_of as a parameter, so they never share a line
+    or a table cell."""
+    groups = {}
+    for r in rows:
+        if r.peer_of:
+            groups.setdefault((r.device, r.kernel, r.backend), []).append(r)
+    for g in groups.values():
+        if len({r.peer_of for r in g}) > 1:
+            for r in g:
+                r.function = "/".join(r.peer_of)
