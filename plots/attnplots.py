@@ -47,7 +47,7 @@ def main(argv=None):
     figs, notes = figures.make_figures(ds, fig_dir)
     path, claims = report.write_report(ds, figs, notes, out_dir, fig_dir, args.results)
     for c in claims:
-        print(f"{PROG}: {c.claim} [{c.device}]: {c.verdict}")
+        print(f"{PROG}: {c.summary}")
     print(f"{PROG}: {len(figs)} figure(s) in {fig_dir} (PNG and PDF)")
     print(f"{PROG}: report: {path}")
     return 0
