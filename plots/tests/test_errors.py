@@ -114,6 +114,18 @@ class MalformedInputs(unittest.TestCase):
         p = self.write_doc("type.json", doc)
         self.assert_one_line_error(self.run_plots(p), p, "peak_bytes")
 
+    def test_unknown_precision(self):
+        doc = valid_doc()
+        doc["rows"][1]["axes"]["precision"] = "fp8"
+        p = self.write_doc("prec.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "rows[1] (lisa_base)", "axes.precision 'fp8'")
+
+    def test_peer_of_not_a_list(self):
+        doc = valid_doc()
+        doc["rows"][0]["peer_of"] = "vanilla_eager"
+        p = self.write_doc("peer.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "rows[0]", "'peer_of'")
+
     def test_directory(self):
         d = self.dir / "adir"
         d.mkdir()
