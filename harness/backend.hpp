@@ -20,13 +20,19 @@
 
 namespace attnbench {
 
+// The memory a call holds, by owner. `library_bytes` is what a library the kernel calls keeps
+// for it outside the kernel's workspace (the cuBLAS workspace of the stream): counted once,
+// the same way, for every kernel that calls the library (docs/measurement.md section 4).
 struct MemoryFigures {
   size_t inputs_bytes = 0;
   size_t outputs_bytes = 0;
   size_t prepared_bytes = 0;
   size_t scratch_bytes = 0;
+  size_t library_bytes = 0;
   size_t workspace_bytes() const { return prepared_bytes + scratch_bytes; }
-  size_t peak_bytes() const { return inputs_bytes + outputs_bytes + workspace_bytes(); }
+  size_t peak_bytes() const {
+    return inputs_bytes + outputs_bytes + workspace_bytes() + library_bytes;
+  }
 };
 
 class BackendRunner {
@@ -75,6 +81,12 @@ struct GpuInfo {
   std::string driver_version;
   std::string runtime_version;
   std::string compute_capability;
+  int sm_count = 0;
+  size_t l2_bytes = 0;
+  int sm_clock_mhz = 0;         // current SM clock when the environment was read
+  int max_sm_clock_mhz = 0;
+  int memory_clock_mhz = 0;
+  std::string throttle;         // active clock-throttle reasons, "" when none or unknown
 };
 // The first CUDA device, or nullopt without the CUDA backend or a device.
 std::optional<GpuInfo> gpu_info();

@@ -218,10 +218,18 @@ ojson to_json(const Row& r) {
     j["time_ms"] = nullptr;
   }
   j["warmup_runs"] = r.warmup_runs;
+  j["timing_method"] = r.timing_method;
+  j["cache"] = r.cache;
+  j["launch_overhead_ms"] = opt(r.launch_overhead_ms);
+  j["reduced_timing"] = r.reduced_timing;
+  j["noise"] = r.noise ? to_json(*r.noise) : ojson(nullptr);
+  j["noisy"] = r.noisy;
+  j["warnings"] = r.warnings;
   j["inputs_bytes"] = r.memory.inputs_bytes;
   j["outputs_bytes"] = r.memory.outputs_bytes;
   j["prepared_bytes"] = r.memory.prepared_bytes;
   j["scratch_bytes"] = r.memory.scratch_bytes;
+  j["library_bytes"] = r.memory.library_bytes;
   j["workspace_bytes"] = r.memory.workspace_bytes();
   j["peak_bytes"] = r.memory.peak_bytes();
   j["measured_peak_bytes"] =
@@ -229,8 +237,11 @@ ojson to_json(const Row& r) {
   j["measured_peak_source"] = r.measured_peak_source;
   j["memory_agrees"] = r.memory_agrees ? ojson(*r.memory_agrees) : ojson(nullptr);
   j["memory_note"] = r.memory_note;
+  j["measured_device_bytes"] =
+      r.measured_device_bytes ? ojson(*r.measured_device_bytes) : ojson(nullptr);
   j["correctness_rel_l2"] = opt(r.correctness_rel_l2);
   j["correctness_rows"] = r.correctness_rows;
+  j["correctness_tolerance"] = opt(r.correctness_tolerance);
   j["approx_rel_l2"] = opt(r.approx_rel_l2);
   j["approx_cosine"] = opt(r.approx_cosine);
   j["approx_rows"] = r.approx_rows;
@@ -259,6 +270,29 @@ ojson to_json(const Row& r) {
   return j;
 }
 
+ojson to_json(const NoiseFigures& n) {
+  return {{"rsd", n.rsd},
+          {"iqr_over_median", n.iqr_over_median},
+          {"involuntary_switches", n.involuntary_switches},
+          {"load_before", n.load_before},
+          {"load_after", n.load_after},
+          {"retries", n.retries}};
+}
+
+ojson to_json(const GpuInfo& g) {
+  return {{"name", g.name},
+          {"memory_bytes", g.memory_bytes},
+          {"driver_version", g.driver_version},
+          {"runtime_version", g.runtime_version},
+          {"compute_capability", g.compute_capability},
+          {"sm_count", g.sm_count},
+          {"l2_bytes", g.l2_bytes},
+          {"sm_clock_mhz", g.sm_clock_mhz},
+          {"max_sm_clock_mhz", g.max_sm_clock_mhz},
+          {"memory_clock_mhz", g.memory_clock_mhz},
+          {"throttle", g.throttle}};
+}
+
 ojson to_json(const Environment& e) {
   ojson j = ojson::object();
   j["host"] = e.host;
@@ -266,14 +300,7 @@ ojson to_json(const Environment& e) {
   j["cpu_cores"] = e.cpu_cores;
   j["threads_used"] = e.threads_used;
   j["memory_bytes"] = e.memory_bytes;
-  if (e.gpu)
-    j["gpu"] = {{"name", e.gpu->name},
-                {"memory_bytes", e.gpu->memory_bytes},
-                {"driver_version", e.gpu->driver_version},
-                {"runtime_version", e.gpu->runtime_version},
-                {"compute_capability", e.gpu->compute_capability}};
-  else
-    j["gpu"] = nullptr;
+  j["gpu"] = e.gpu ? to_json(*e.gpu) : ojson(nullptr);
   j["compiler"] = e.compiler;
   j["cxx_flags"] = e.cxx_flags;
   j["build_type"] = e.build_type;
@@ -285,8 +312,12 @@ ojson to_json(const Environment& e) {
   j["command_line"] = e.command_line;
   j["calibration"] = e.calibration;
   ojson res = ojson::array();
-  for (const auto& r : e.resumes) res.push_back({{"date", r.date}, {"command_line", r.command_line}});
+  for (const auto& r : e.resumes)
+    res.push_back({{"date", r.date}, {"command_line", r.command_line}, {"change", r.change}});
   j["resumes"] = res;
+  j["omp_wait_policy"] = e.omp_wait_policy;
+  j["load_average"] = opt(e.load_average);
+  j["cuda_cache_policy"] = e.cuda_cache_policy;
   return j;
 }
 
@@ -296,6 +327,8 @@ ojson to_json(const ResultsFile& f) {
   j["tool"] = f.tool;
   j["preset"] = f.preset;
   j["vanilla_kernel"] = f.vanilla_kernel;
+  j["sweep"] = f.sweep;
+  j["shard"] = f.shard;
   j["environment"] = to_json(f.environment);
   ojson rows = ojson::array();
   for (const auto& r : f.rows) rows.push_back(to_json(r));
@@ -304,6 +337,34 @@ ojson to_json(const ResultsFile& f) {
 }
 
 // ---- reading -------------------------------------------------------------------------------
+
+NoiseFigures noise_from_json(const ojson& j, const std::string& where) {
+  if (!j.is_object()) bad(where, "must be an object");
+  NoiseFigures n;
+  n.rsd = get_number(j, "rsd", where);
+  n.iqr_over_median = get_number(j, "iqr_over_median", where);
+  n.involuntary_switches = get_int_or(j, "involuntary_switches", 0, where);
+  n.load_before = get_opt_number(j, "load_before", where).value_or(0);
+  n.load_after = get_opt_number(j, "load_after", where).value_or(0);
+  n.retries = int(get_int_or(j, "retries", 0, where));
+  return n;
+}
+
+GpuInfo gpu_info_from_json(const ojson& j, const std::string& where) {
+  GpuInfo g;
+  g.name = get_string_or(j, "name", "");
+  g.memory_bytes = size_t(get_int_or(j, "memory_bytes", 0, where));
+  g.driver_version = get_string_or(j, "driver_version", "");
+  g.runtime_version = get_string_or(j, "runtime_version", "");
+  g.compute_capability = get_string_or(j, "compute_capability", "");
+  g.sm_count = int(get_int_or(j, "sm_count", 0, where));
+  g.l2_bytes = size_t(get_int_or(j, "l2_bytes", 0, where));
+  g.sm_clock_mhz = int(get_int_or(j, "sm_clock_mhz", 0, where));
+  g.max_sm_clock_mhz = int(get_int_or(j, "max_sm_clock_mhz", 0, where));
+  g.memory_clock_mhz = int(get_int_or(j, "memory_clock_mhz", 0, where));
+  g.throttle = get_string_or(j, "throttle", "");
+  return g;
+}
 
 Row row_from_json(const ojson& j, const std::string& where) {
   Row r;
@@ -340,19 +401,32 @@ Row row_from_json(const ojson& j, const std::string& where) {
     r.time = std::move(ts);
   }
   r.warmup_runs = int(get_int_or(j, "warmup_runs", 0, where));
+  r.timing_method = get_string_or(j, "timing_method", "");
+  r.cache = get_string_or(j, "cache", "");
+  r.launch_overhead_ms = get_opt_number(j, "launch_overhead_ms", where);
+  r.reduced_timing = get_string_or(j, "reduced_timing", "");
+  if (auto it = j.find("noise"); it != j.end() && !it->is_null())
+    r.noise = noise_from_json(*it, where + ": noise");
+  if (auto it = j.find("noisy"); it != j.end() && it->is_boolean()) r.noisy = it->get<bool>();
+  if (auto it = j.find("warnings"); it != j.end() && it->is_array())
+    for (const auto& w : *it)
+      if (w.is_string()) r.warnings.push_back(w.get<std::string>());
   r.memory.inputs_bytes = get_bytes(j, "inputs_bytes", where);
   r.memory.outputs_bytes = get_bytes(j, "outputs_bytes", where);
   r.memory.prepared_bytes = get_bytes(j, "prepared_bytes", where);
   r.memory.scratch_bytes = get_bytes(j, "scratch_bytes", where);
+  r.memory.library_bytes = size_t(get_int_or(j, "library_bytes", 0, where));
   if (get_bytes(j, "peak_bytes", where) != r.memory.peak_bytes())
-    bad(where, "peak_bytes is not inputs + outputs + prepared + scratch");
+    bad(where, "peak_bytes is not inputs + outputs + prepared + scratch + library");
   if (auto m = get_opt_number(j, "measured_peak_bytes", where)) r.measured_peak_bytes = size_t(*m);
   r.measured_peak_source = get_string_or(j, "measured_peak_source", "");
   if (auto it = j.find("memory_agrees"); it != j.end() && it->is_boolean())
     r.memory_agrees = it->get<bool>();
   r.memory_note = get_string_or(j, "memory_note", "");
+  if (auto m = get_opt_number(j, "measured_device_bytes", where)) r.measured_device_bytes = size_t(*m);
   r.correctness_rel_l2 = get_opt_number(j, "correctness_rel_l2", where);
   r.correctness_rows = get_int_or(j, "correctness_rows", 0, where);
+  r.correctness_tolerance = get_opt_number(j, "correctness_tolerance", where);
   r.approx_rel_l2 = get_opt_number(j, "approx_rel_l2", where);
   r.approx_cosine = get_opt_number(j, "approx_cosine", where);
   r.approx_rows = get_int_or(j, "approx_rows", 0, where);
@@ -402,15 +476,8 @@ Environment environment_from_json(const ojson& j, const std::string& where) {
   e.cpu_cores = int(get_int_or(j, "cpu_cores", 0, where));
   e.threads_used = int(get_int_or(j, "threads_used", 0, where));
   e.memory_bytes = size_t(get_int_or(j, "memory_bytes", 0, where));
-  if (auto it = j.find("gpu"); it != j.end() && it->is_object()) {
-    GpuInfo g;
-    g.name = get_string_or(*it, "name", "");
-    g.memory_bytes = size_t(get_int_or(*it, "memory_bytes", 0, where + ": gpu"));
-    g.driver_version = get_string_or(*it, "driver_version", "");
-    g.runtime_version = get_string_or(*it, "runtime_version", "");
-    g.compute_capability = get_string_or(*it, "compute_capability", "");
-    e.gpu = g;
-  }
+  if (auto it = j.find("gpu"); it != j.end() && it->is_object())
+    e.gpu = gpu_info_from_json(*it, where + ": gpu");
   e.compiler = get_string_or(j, "compiler", "");
   e.cxx_flags = get_string_or(j, "cxx_flags", "");
   e.build_type = get_string_or(j, "build_type", "");
@@ -424,7 +491,11 @@ Environment environment_from_json(const ojson& j, const std::string& where) {
   if (auto it = j.find("resumes"); it != j.end() && it->is_array())
     for (const auto& r : *it)
       if (r.is_object())
-        e.resumes.push_back({get_string_or(r, "date", ""), get_string_or(r, "command_line", "")});
+        e.resumes.push_back({get_string_or(r, "date", ""), get_string_or(r, "command_line", ""),
+                             get_string_or(r, "change", "")});
+  e.omp_wait_policy = get_string_or(j, "omp_wait_policy", "");
+  e.load_average = get_opt_number(j, "load_average", where);
+  e.cuda_cache_policy = get_string_or(j, "cuda_cache_policy", "");
   return e;
 }
 
@@ -434,12 +505,14 @@ ResultsFile results_from_json(const ojson& j, const std::string& name) {
   const ojson& v = field(j, "schema_version", name);
   if (!v.is_number_integer()) bad(name, "'schema_version' must be an integer");
   f.schema_version = v.get<int>();
-  if (f.schema_version != kSchemaVersion)
-    bad(name, fmt::format("schema_version {} is not supported (this attnbench reads {})",
+  if (f.schema_version < 1 || f.schema_version > kSchemaVersion)
+    bad(name, fmt::format("schema_version {} is not supported (this attnbench reads 1 to {})",
                           f.schema_version, kSchemaVersion));
   f.tool = get_string_or(j, "tool", "attnbench");
   f.preset = get_string_or(j, "preset", "");
   f.vanilla_kernel = get_string_or(j, "vanilla_kernel", "vanilla_materialized");
+  if (auto it = j.find("sweep"); it != j.end()) f.sweep = *it;
+  f.shard = get_string_or(j, "shard", "");
   f.environment = environment_from_json(field(j, "environment", name), name + ": environment");
   const ojson& rows = field(j, "rows", name);
   if (!rows.is_array()) bad(name, "'rows' must be an array");

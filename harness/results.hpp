@@ -17,11 +17,15 @@ namespace attnbench {
 
 using ojson = nlohmann::ordered_json;
 
-constexpr int kSchemaVersion = 1;
+// 2: precision, seed, family, noise and contention, GPU timing method and memory fields, the
+// expanded sweep (results/schema.json). Files of version 1 are still read.
+constexpr int kSchemaVersion = 2;
 
+// A later invocation that continued the file (--resume) and what it changed (--extend).
 struct ResumeRecord {
   std::string date;
   std::string command_line;
+  std::string change;  // "" for a plain resume; what --extend added, in words
 };
 
 struct Environment {
@@ -38,6 +42,9 @@ struct Environment {
   std::string command_line;
   ojson calibration;         // null, or `attnbench calibrate` figures (kept as read)
   std::vector<ResumeRecord> resumes;  // each `--resume` that continued this file
+  std::string omp_wait_policy;        // how idle OpenMP threads wait (OMP_WAIT_POLICY as set)
+  std::optional<double> load_average; // 1-minute load average when the sweep started
+  std::string cuda_cache_policy;      // "cold" (L2 flushed before every sample) or "warm"
 };
 
 // This machine and build, now. `threads_used` is what the sweep runs with.
@@ -65,6 +72,17 @@ struct PhaseRow {
   std::optional<double> pct_of_peak;
 };
 
+// How far a row's samples can be trusted: their spread and what else ran meanwhile
+// (docs/measurement.md, "Noise and contention").
+struct NoiseFigures {
+  double rsd = 0;                  // sample standard deviation / mean
+  double iqr_over_median = 0;      // (p75 - p25) / median
+  int64_t involuntary_switches = 0;  // context switches forced on the process (getrusage)
+  double load_before = 0;          // 1-minute load average before and after the samples
+  double load_after = 0;
+  int retries = 0;                 // re-measurements because the row was noisy or contended
+};
+
 struct Row {
   std::string kernel;
   Backend backend = Backend::cpu;
@@ -74,13 +92,22 @@ struct Row {
   std::string reason;
   std::optional<TimeStats> time;
   int warmup_runs = 0;
+  std::string timing_method;        // steady_clock | cuda_events | cuda_graph
+  std::string cache;                // cold | warm: the caches' state before each sample
+  std::optional<double> launch_overhead_ms;  // cuda: host launch cost kept out of `time`
+  std::string reduced_timing;       // why fewer samples than the plan, "" when none
+  std::optional<NoiseFigures> noise;
+  bool noisy = false;               // noise or contention above the documented thresholds
+  std::vector<std::string> warnings;  // each reason a figure here is less than trustworthy
   MemoryFigures memory;
   std::optional<size_t> measured_peak_bytes;
   std::string measured_peak_source;  // "heap", "counting_allocator", "cuda_pool" or ""
   std::optional<bool> memory_agrees;
+  std::optional<size_t> measured_device_bytes;  // cuda: device memory in use around the call
   std::string memory_note;           // why measured and peak differ, when they do
   std::optional<double> correctness_rel_l2;
   int64_t correctness_rows = 0;
+  std::optional<double> correctness_tolerance;  // correctness_tolerance(precision, N)
   std::optional<double> approx_rel_l2, approx_cosine;
   int64_t approx_rows = 0;
   double flops = 0;
@@ -106,6 +133,8 @@ struct ResultsFile {
   std::string tool = "attnbench";
   std::string preset;
   std::string vanilla_kernel = "vanilla_materialized";
+  ojson sweep;        // the expanded sweep the file was started with (null: not recorded)
+  std::string shard;  // "I/N" when the file holds one shard of the sweep, "" otherwise
   Environment environment;
   std::vector<Row> rows;
 };
@@ -128,6 +157,10 @@ std::string row_key(const Row& r);
 std::string point_key(const std::string& kernel, Backend b, const Problem& p);
 
 ojson to_json(const Row& r);
+ojson to_json(const NoiseFigures& n);
+ojson to_json(const GpuInfo& g);
+NoiseFigures noise_from_json(const ojson& j, const std::string& where);
+GpuInfo gpu_info_from_json(const ojson& j, const std::string& where);
 ojson to_json(const Environment& e);
 ojson to_json(const ResultsFile& f);
 Row row_from_json(const ojson& j, const std::string& where);

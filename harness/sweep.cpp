@@ -747,6 +747,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
   row.family = k.info().family;
   const Timing timing = o.timing.count(pt.backend) ? o.timing.at(pt.backend) : default_timing(pt.backend);
   row.repro = repro_command(pt, repro_flags(timing, o));
+  row.timing_method = pt.backend == Backend::cpu ? "steady_clock" : "cuda_events";
   auto finish = [&](const char* status, std::string reason) {
     row.status = status;
     row.reason = std::move(reason);
@@ -879,6 +880,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
     row.check_seconds = seconds_since(t_check);
     row.correctness_rel_l2 = acc.correctness_rel_l2;
     row.correctness_rows = acc.correctness_rows;
+    if (acc.correctness_rel_l2) row.correctness_tolerance = correctness_tolerance(p.precision, p.seq_len);
     row.approx_rel_l2 = acc.approx_rel_l2;
     row.approx_cosine = acc.approx_cosine;
     row.approx_rows = acc.approx_rows;

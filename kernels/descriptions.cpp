@@ -93,4 +93,36 @@ KernelInfo local_window_info(Backend b) {
                                 "w: causal i-w < j <= i, bidirectional |i-j| < w")});
 }
 
+KernelInfo reformer_info(Backend b) {
+  return method_info("reformer_lsh", b, "sparse",
+                     "Reformer shared-QK LSH attention: hash, sort, chunked attention, n_hashes "
+                     "rounds",
+                     kInputQKV,
+                     {int_param("bucket_size", 64, 1, int64_t(1) << 40,
+                                "chunk length after sorting by bucket"),
+                      int_param("n_hashes", 8, 1, 4096,
+                                "hash rounds, combined by their log-sum-exp weights; the seed "
+                                "axis seeds the random rotations")});
+}
+
+KernelInfo sinkhorn_info(Backend b) {
+  return method_info("sinkhorn", b, "sparse",
+                     "Sparse Sinkhorn attention: each block sees itself and its Sinkhorn-sorted "
+                     "block",
+                     kInputQKV, {int_param("block", 64, 1, int64_t(1) << 40, "block size (queries and keys)")});
+}
+
+KernelInfo lsan_twin_info(Backend b) {
+  return method_info(
+      "lsan_twin", b, "sparse",
+      "LSAN twin attention: vanilla attention plus a depthwise causal convolution of V",
+      kInputQKV | kInputConv, {int_param("conv_width", 3, 1, int64_t(1) << 20, "L, taps of the depthwise convolution")});
+}
+
+ReformerShape reformer_shape(const Problem& p) {
+  return {p.int_param("bucket_size"), p.int_param("n_hashes"), p.seed};
+}
+SinkhornShape sinkhorn_shape(const Problem& p) { return {p.int_param("block")}; }
+LsanShape lsan_shape(const Problem& p) { return {p.int_param("conv_width")}; }
+
 }  // namespace attnbench

@@ -4,7 +4,7 @@
 //    every element is written. Exactly once, for awkward sizes (N = 1, N not a multiple of a
 //    tile, many heads, odd dh, grids smaller than the work so the grid-stride loops wrap).
 // 2. the algorithms: the CUDA pipelines (vanilla_pipeline.hpp, lisa_pipeline.hpp,
-//    linear_pipeline.hpp) and the
+//    linear_pipeline.hpp, sparse_pipeline.hpp) and the
 //    flash thread block (flash_block.hpp) run on the CPU through a host launcher that executes
 //    the same functors and emulates cuBLAS's column-major products with the very GemmShapes
 //    the kernels pass to cuBLAS; the results must match the CPU twins and float64. Items and
@@ -29,10 +29,12 @@
 #include "attnbench/cuda/linear_pipeline.hpp"
 #include "attnbench/cuda/lisa_pipeline.hpp"
 #include "attnbench/cuda/row_softmax.hpp"
+#include "attnbench/cuda/sparse_pipeline.hpp"
 #include "attnbench/cuda/tiling.hpp"
 #include "attnbench/cuda/vanilla_pipeline.hpp"
 #include "attnbench/kernel.hpp"
 #include "attnbench/math/lisa.hpp"
+#include "attnbench/math/sparse.hpp"
 #include "backend.hpp"
 #include "kernel_testing.hpp"
 
@@ -496,6 +498,35 @@ void gemm_emulated(const GemmShape& g, const float* a, const float* b, float* c)
     }
 }
 
+// flash_block's executor on the CPU: every thread of the block in turn, registers per thread.
+struct FlashHostExec {
+  bool reverse = false;
+  std::vector<FlashRegs> regs = std::vector<FlashRegs>(kFlashThreads);
+  template <class F>
+  void each_thread(F&& f) {
+    for (int t0 = 0; t0 < kFlashThreads; ++t0) {
+      const int t = reverse ? kFlashThreads - 1 - t0 : t0;
+      f(t, regs[size_t(t)]);
+    }
+  }
+  void sync() {}
+};
+
+// Every flash_block work item of p (window 0: vanilla; > 0: local_window's band), shared
+// memory starting as NaN so that reading a never-written float shows.
+void flash_on_host(const Problem& p, const Inputs& in, float* out, int64_t window, bool reverse) {
+  const FlashConfig cfg = flash_config(p.head_dim);
+  const FlashArgs a{in.q,     in.k,   in.v, out, p.sequences(), p.seq_len, p.head_dim,
+                    p.causal, window, 1.0f / std::sqrt(float(p.head_dim)), cfg};
+  std::vector<float> smem(size_t(cfg.smem_bytes / 4), std::nanf(""));
+  const FlashSmem sm = flash_smem(cfg, smem.data());
+  CHECK(sm.factor + cfg.bm <= smem.data() + smem.size());
+  FlashHostExec ex;
+  ex.reverse = reverse;
+  for (int64_t item = 0; item < flash_items(p.sequences(), p.seq_len, cfg); ++item)
+    flash_block(ex, a, flash_work(item, p.seq_len, cfg), sm);
+}
+
 // The launcher of workspace.hpp on the CPU.
 struct HostLauncher {
   bool reverse = false;  // run items (and block threads) backwards
@@ -515,6 +546,10 @@ struct HostLauncher {
   void gemm_batched(const char*, const GemmShape& g, const float* const* a,
                     const float* const* b, float* const* c) {
     for (int64_t t = 0; t < g.batch; ++t) gemm_emulated(g, a[t], b[t], c[t]);
+  }
+  // The flash kernel of lsan_twin's global branch (vanilla attention).
+  void flash(const char*, const Problem& p, const Inputs& in, float* out) {
+    flash_on_host(p, in, out, 0, reverse);
   }
   // row_softmax_kernel: per-thread states, the warp butterfly, thread 0 over the warps.
   void row_softmax(const float* in, float* out, int64_t sequences, int64_t n, bool causal) {
@@ -541,19 +576,6 @@ struct HostLauncher {
   }
 };
 
-// flash_block's executor on the CPU: every thread of the block in turn, registers per thread.
-struct FlashHostExec {
-  bool reverse = false;
-  std::vector<FlashRegs> regs = std::vector<FlashRegs>(kFlashThreads);
-  template <class F>
-  void each_thread(F&& f) {
-    for (int t0 = 0; t0 < kFlashThreads; ++t0) {
-      const int t = reverse ? kFlashThreads - 1 - t0 : t0;
-      f(t, regs[size_t(t)]);
-    }
-  }
-  void sync() {}
-};
 
 // A workspace buffer that starts as NaN, with guard bytes on both sides.
 struct GuardedBuffer {
@@ -574,11 +596,20 @@ const Kernel& cpu_kernel(const std::string& name) {
   return Registry::instance().get(name, Backend::cpu);
 }
 
+// Relative L2 errors of an emulated output against the CPU twin and against float64.
+struct EmulatedErrors {
+  double cpu = 0, ref = 0;
+  void keep_worst(const EmulatedErrors& e) {
+    cpu = std::max(cpu, e.cpu);
+    ref = std::max(ref, e.ref);
+  }
+};
+
 // Runs `emulate(launcher_reverse, prepared, scratch, out)` forwards and backwards and checks
-// the output against the CPU twin and float64.
+// the output against the CPU twin and float64; returns both errors.
 // `tweak` (optional) edits the seeded inputs first.
 template <class Emulate>
-void check_emulated(const std::string& name, const Problem& p, const WorkspaceSize& ws,
+EmulatedErrors check_emulated(const std::string& name, const Problem& p, const WorkspaceSize& ws,
                     Emulate&& emulate, double& worst,
                     const std::function<void(HostInputs&)>& tweak = {}) {
   const Kernel& twin = cpu_kernel(name);
@@ -613,6 +644,7 @@ void check_emulated(const std::string& name, const Problem& p, const WorkspaceSi
   CHECK(err_cpu < 1e-5);
   CHECK(err_ref < 1e-5);
   worst = std::max({worst, err_cpu, err_ref});
+  return {err_cpu, err_ref};
 }
 
 Problem shaped(const std::string& name, int64_t b, int64_t h, int64_t n, int64_t dh, bool causal,
@@ -726,17 +758,7 @@ void check_flash_emulated(const std::string& name, const Problem& p, double& wor
   const int64_t window = name == "local_window" ? std::min(p.int_param("window"), p.seq_len) : 0;
   check_emulated(name, p, WorkspaceSize{},
                  [&](bool rev, const Inputs& in, void*, void*, float* out) {
-                   const FlashConfig cfg = flash_config(p.head_dim);
-                   const FlashArgs a{in.q,     in.k,   in.v, out, p.sequences(), p.seq_len, p.head_dim,
-                                     p.causal, window, 1.0f / std::sqrt(float(p.head_dim)), cfg};
-                   // shared memory starts as NaN: reading a never-written float shows
-                   std::vector<float> smem(size_t(cfg.smem_bytes / 4), std::nanf(""));
-                   const FlashSmem sm = flash_smem(cfg, smem.data());
-                   CHECK(sm.factor + cfg.bm <= smem.data() + smem.size());
-                   FlashHostExec ex;
-                   ex.reverse = rev;
-                   for (int64_t item = 0; item < flash_items(p.sequences(), p.seq_len, cfg); ++item)
-                     flash_block(ex, a, flash_work(item, p.seq_len, cfg), sm);
+                   flash_on_host(p, in, out, window, rev);
                  },
                  worst);
 }
@@ -1126,6 +1148,506 @@ TEST_CASE("efficient_attention's CUDA pipeline, run on the CPU, matches the CPU 
     }
   }
   std::printf("emulated cuda efficient_attention: worst rel-L2 %.3e\n", worst);
+}
+
+// ---------------------------------------------------------------------------------------
+// The sparse family (sparse_pipeline.hpp): reformer_lsh, sinkhorn, lsan_twin
+
+namespace {
+
+// The budget the plan promises: its buffers within `budget`, or one unit's keys and one row.
+int64_t sparse_plan_floats(const SparsePlan& p, int64_t dh) {
+  return p.group * (p.units * dh * p.max_keys + p.rows * (p.max_keys + 1));
+}
+
+// A slab's gather, score, row and output items, walked as the grid-stride kernels walk them.
+void check_sparse_slab_items(const SparseSlab& slab, const SparsePlan& plan, int64_t dh,
+                             int64_t cap) {
+  const int64_t mk = plan.max_keys;
+  std::vector<int> kt(size_t(slab.groups * slab.units * dh * mk), 0);
+  for_each_thread_item(
+      sparse_key_items(slab, dh, mk), kItemThreadsForTests, cap, [&](int64_t item) {
+        const Item3 it = item3(item, slab.units, dh * mk);  // SparseGatherKeys's map
+        REQUIRE(it.i0 < slab.groups);
+        REQUIRE(it.i1 < slab.units);
+        ++kt[size_t(item)];
+      });
+  require_exactly_once(kt, "gathered keys");
+  std::vector<int> scores(size_t(slab.groups * slab.rows * mk), 0);
+  for_each_thread_item(sparse_row_items(slab, mk), kItemThreadsForTests, cap, [&](int64_t item) {
+    const Item3 it = sparse_row_item(item, slab, mk);
+    const int64_t lu = sparse_local_unit(slab, it.i1, plan.unit);
+    REQUIRE(lu >= 0);
+    REQUIRE(lu < slab.units);  // the score reads only its slab's gathered keys
+    ++scores[size_t(item)];
+  });
+  require_exactly_once(scores, "scores");
+  std::vector<int> rows(size_t(slab.groups * slab.rows), 0),
+      outs(size_t(slab.groups * slab.rows * dh), 0);
+  for_each_thread_item(sparse_row_items(slab), kItemThreadsForTests, cap,
+                       [&](int64_t item) { ++rows[size_t(item)]; });
+  for_each_thread_item(sparse_row_items(slab, dh), kItemThreadsForTests, cap, [&](int64_t item) {
+    const Item3 it = sparse_row_item(item, slab, dh);
+    ++outs[size_t((it.i0 * slab.rows + it.i1) * dh + it.i2)];
+  });
+  require_exactly_once(rows, "softmax rows");
+  require_exactly_once(outs, "outputs");
+}
+
+}  // namespace
+
+TEST_CASE("sparse unit-attention slabs: every row once, every buffer element once, in budget",
+          "[cuda][tiling]") {
+  struct Case {
+    int64_t S, n, unit, max_keys, dh, budget;
+  };
+  const Case cases[] = {
+      {1, 1, 1, 1, 8, kSparseSlabFloats},        // N = 1
+      {6, 7, 7, 7, 33, kSparseSlabFloats},       // one unit per sequence, all in one slab
+      {6, 333, 64, 128, 33, kSparseSlabFloats},  // the last unit ragged
+      {3, 333, 64, 128, 8, 40000},               // several units per slab, several slabs
+      {2, 333, 13, 26, 5, 3000},                 // a few units per slab
+      {2, 200, 64, 128, 16, 5000},               // one unit exceeds the budget: tiles
+      {3, 130, 64, 128, 8, 100},                 // below one row: tiles of one row
+      {40, 65, 64, 128, 8, kSparseSlabFloats},   // many sequences, several groups
+      {2, 1000, 1, 1, 3, kSparseSlabFloats},     // units of one row
+      {1, 70000, 64, 128, 64, kSparseSlabFloats},
+  };
+  for (const Case& k : cases)
+    for (int64_t cap : kCaps) {
+      const SparsePlan plan = sparse_plan(k.S, k.n, k.unit, k.max_keys, k.dh, k.budget);
+      INFO("S=" << k.S << " N=" << k.n << " unit=" << k.unit << " keys=" << k.max_keys
+                << " dh=" << k.dh << " budget=" << k.budget << ": group " << plan.group << " rows "
+                << plan.rows << " units " << plan.units << " cap " << cap);
+      REQUIRE(plan.group >= 1);
+      REQUIRE(plan.rows >= 1);
+      REQUIRE(plan.units >= 1);
+      CHECK(sparse_plan_floats(plan, k.dh) <=
+            std::max(k.budget, k.dh * k.max_keys + k.max_keys + 1));
+      const bool tiled = plan.rows < plan.unit;
+      if (tiled) CHECK(plan.units == 1);
+      std::vector<int> rows(size_t(k.S * k.n), 0);
+      const bool walk_items = k.S * k.n <= 5000;
+      int64_t empty = 0;
+      for (int64_t x = 0; x < sparse_slabs(plan, k.S, k.n); ++x) {
+        const SparseSlab slab = sparse_slab(plan, k.S, k.n, x);
+        REQUIRE(slab.groups >= 1);
+        REQUIRE(slab.groups <= plan.group);
+        REQUIRE(slab.rows <= plan.rows);
+        REQUIRE(slab.units <= plan.units);
+        if (slab.rows == 0) {  // only a tile past the end of the last, partial unit
+          REQUIRE(tiled);
+          REQUIRE(slab.r0 >= (ceil_div(k.n, k.unit) - 1) * k.unit);
+          ++empty;
+          continue;
+        }
+        if (!tiled) REQUIRE(slab.r0 % k.unit == 0);  // whole units
+        for (int64_t g = 0; g < slab.groups; ++g)
+          for (int64_t t = 0; t < slab.rows; ++t) ++rows[size_t((slab.s0 + g) * k.n + slab.r0 + t)];
+        if (walk_items) check_sparse_slab_items(slab, plan, k.dh, cap);
+      }
+      require_exactly_once(rows, "rows");
+      if (!tiled) CHECK(empty == 0);
+    }
+}
+
+TEST_CASE("counting sort plan: chunks tile N, counters O(N + buckets)", "[cuda][tiling]") {
+  for (int64_t n : std::vector<int64_t>{1, 7, 128, 333, 5000, 70000, int64_t(1) << 20})
+    for (int64_t buckets : {2, 6, 64, 1000, 70000}) {
+      const SortPlan sp = sort_plan(n, buckets);
+      INFO("N=" << n << " buckets=" << buckets << ": len " << sp.len << " chunks " << sp.chunks);
+      CHECK(sp.chunks >= 1);
+      CHECK(sp.chunks <= kSortMaxChunks);
+      CHECK(sp.len >= buckets);
+      CHECK((sp.chunks - 1) * sp.len < n);  // no empty chunk
+      CHECK(sp.chunks * sp.len >= n);
+      CHECK(sp.chunks * buckets <= n + buckets);
+    }
+}
+
+TEST_CASE("sinkhorn block sorting: every table entry once per group, every block's choice once",
+          "[cuda][tiling]") {
+  struct Case {
+    int64_t S, nb, dh, budget;
+  };
+  const Case cases[] = {{1, 1, 8, kSinkhornGroupFloats},
+                        {6, 6, 33, kSinkhornGroupFloats},
+                        {7, 5, 3, 200},
+                        {3, 40, 8, 1000},
+                        {2, 129, 64, kSinkhornGroupFloats}};
+  for (const Case& k : cases)
+    for (int64_t cap : kCaps) {
+      const int64_t G = sinkhorn_sort_group(k.S, k.nb, k.dh, k.budget), nb = k.nb, dh = k.dh;
+      INFO("S=" << k.S << " blocks=" << nb << " dh=" << dh << " budget " << k.budget << ": group "
+                << G << " cap " << cap);
+      REQUIRE(G >= 1);
+      CHECK((G == 1 || G * sinkhorn_sort_floats(nb, dh) <= k.budget));
+      std::vector<int> sorted(size_t(k.S * nb), 0);
+      for (int64_t s0 = 0; s0 < k.S; s0 += G) {
+        const int64_t groups = std::min(G, k.S - s0);
+        std::vector<int> qbar(size_t(G * nb * dh), 0), kbarT(qbar.size(), 0);
+        for_each_thread_item(groups * nb * dh, kItemThreadsForTests, cap, [&](int64_t item) {
+          const Item3 it = item3(item, nb, dh);  // SinkhornMeans
+          ++qbar[size_t(item)];
+          ++kbarT[size_t((it.i0 * dh + it.i2) * nb + it.i1)];
+        });
+        std::vector<int> x(size_t(G * nb * nb), 0), xt(x.size(), 0);
+        for_each_thread_item(groups * nb * nb, kItemThreadsForTests, cap, [&](int64_t item) {
+          const Item3 it = item3(item, nb, nb);  // SinkhornLogits
+          ++x[size_t(item)];
+          ++xt[size_t((it.i0 * nb + it.i2) * nb + it.i1)];
+        });
+        std::vector<int> steps(size_t(groups * nb), 0);
+        for_each_thread_item(groups * nb, kItemThreadsForTests, cap, [&](int64_t item) {
+          ++steps[size_t(item)];
+          ++sorted[size_t((s0 + item / nb) * nb + item % nb)];  // SinkhornArgmax
+        });
+        qbar.resize(size_t(groups * nb * dh));  // a last, smaller group leaves the rest unused
+        kbarT.resize(qbar.size());
+        x.resize(size_t(groups * nb * nb));
+        xt.resize(x.size());
+        require_exactly_once(qbar, "mean queries");
+        require_exactly_once(kbarT, "mean keys (transposed)");
+        require_exactly_once(x, "block logits");
+        require_exactly_once(xt, "block logits (transposed)");
+        require_exactly_once(steps, "potentials");
+      }
+      require_exactly_once(sorted, "sorted blocks");
+    }
+  // item3 is the (i0, i1, i2) order with i2 fastest
+  const Item3 it = item3((2 * 5 + 3) * 7 + 4, 5, 7);
+  CHECK((it.i0 == 2 && it.i1 == 3 && it.i2 == 4));
+}
+
+namespace {
+std::vector<float> normal_floats(std::mt19937& gen, int64_t n) {
+  std::normal_distribution<float> nd;
+  std::vector<float> v(size_t(n), 0.0f);
+  for (float& x : v) x = nd(gen);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("lsh_bucket and block_mean_scaled_column equal the CPU's row forms bit for bit",
+          "[cuda][math]") {
+  std::mt19937 gen(21);
+  for (int dh : {1, 7, 64})
+    for (int half : {1, 3, 16, 17, 70}) {  // lsh_buckets' lanes of 16 and row blocks of 4
+      const auto x = normal_floats(gen, 9 * dh), rot = normal_floats(gen, int64_t(dh) * half);
+      std::vector<int32_t> rows(9);
+      math::lsh_buckets(x.data(), 9, dh, rot.data(), dh, half, rows.data());
+      for (int p = 0; p < 9; ++p)
+        CHECK(math::lsh_bucket(x.data() + p * dh, rot.data(), dh, half) == rows[size_t(p)]);
+      const std::vector<float> zero(size_t(dh), 0.0f);  // all ties: the first positive bucket
+      int32_t tie = -1;
+      math::lsh_buckets(zero.data(), 1, dh, rot.data(), dh, half, &tie);
+      CHECK(math::lsh_bucket(zero.data(), rot.data(), dh, half) == tie);
+    }
+  for (int64_t rows : {1, 5, 64})
+    for (int64_t dh : {1, 33}) {
+      const auto x = normal_floats(gen, rows * dh);
+      std::vector<float> row(size_t(dh), 0.0f);
+      math::block_mean_scaled(x.data(), rows, dh, 0.37f, row.data());
+      for (int64_t c = 0; c < dh; ++c) {
+        const float col = math::block_mean_scaled_column(x.data(), rows, dh, 0.37f, c);
+        CHECK(std::memcmp(&col, &row[size_t(c)], sizeof col) == 0);
+      }
+    }
+}
+
+TEST_CASE("dot_transposed_at and lsan_local_add_channel equal the CPU's row forms bit for bit",
+          "[cuda][math]") {
+  std::mt19937 gen(22);
+  for (int64_t nb : {1, 6, 33})
+    for (int64_t dh : {1, 8, 65}) {
+      const auto qbar = normal_floats(gen, nb * dh), kbar = normal_floats(gen, nb * dh);
+      std::vector<float> qbarT(size_t(nb * dh), 0.0f), kbarT(size_t(nb * dh), 0.0f),
+          row(size_t(nb), 0.0f), col(size_t(nb), 0.0f);
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t d = 0; d < dh; ++d) {
+          qbarT[size_t(d * nb + b)] = qbar[size_t(b * dh + d)];
+          kbarT[size_t(d * nb + b)] = kbar[size_t(b * dh + d)];
+        }
+      for (int64_t a = 0; a < nb; ++a) {
+        math::dots_transposed(qbar.data() + a * dh, kbarT.data(), nb, dh, row.data());
+        for (int64_t b = 0; b < nb; ++b) {
+          const float x = math::dot_transposed_at(qbar.data() + a * dh, kbarT.data(), nb, dh, b);
+          CHECK(std::memcmp(&x, &row[size_t(b)], sizeof x) == 0);
+          // the CPU's column step computes X[a][b] as kbar_b . qbar_a: the same bits
+          math::dots_transposed(kbar.data() + b * dh, qbarT.data(), nb, dh, col.data());
+          CHECK(std::memcmp(&x, &col[size_t(a)], sizeof x) == 0);
+        }
+      }
+    }
+  for (int64_t L : {1, 3, 9})
+    for (int64_t i : {0, 1, 5, 20}) {
+      const int64_t dh = 7;
+      const auto conv = normal_floats(gen, L * dh), v = normal_floats(gen, 21 * dh),
+                 base = normal_floats(gen, dh);
+      std::vector<float> row = base;
+      math::lsan_local_add_row(conv.data(), v.data(), i, L, dh, row.data());
+      for (int64_t c = 0; c < dh; ++c) {
+        const float x =
+            math::lsan_local_add_channel(conv.data(), v.data(), i, L, dh, c, base[size_t(c)]);
+        CHECK(std::memcmp(&x, &row[size_t(c)], sizeof x) == 0);
+      }
+    }
+}
+
+TEST_CASE("the device counting sort is a stable sort by bucket", "[cuda][emulated]") {
+  std::mt19937 gen(5);
+  struct Case {
+    int64_t lists, n, buckets;
+  };
+  const Case cases[] = {{1, 1, 2},     {3, 7, 2},     {2, 333, 6},
+                        {5, 1000, 16}, {2, 5000, 80}, {1, 3000, 3000}};
+  for (const Case& k : cases)
+    for (int pattern = 0; pattern < 4; ++pattern)  // random, all equal, descending, ascending
+      for (bool reverse : {false, true}) {
+        INFO("lists=" << k.lists << " N=" << k.n << " buckets=" << k.buckets << " pattern "
+                      << pattern << (reverse ? " reversed" : ""));
+        std::vector<int32_t> bucket(size_t(k.lists * k.n), 0);
+        std::uniform_int_distribution<int32_t> ud(0, int32_t(k.buckets - 1));
+        for (size_t x = 0; x < bucket.size(); ++x) {
+          const int64_t i = int64_t(x) % k.n;
+          bucket[x] = pattern == 0   ? ud(gen)
+                      : pattern == 1 ? int32_t(k.buckets - 1)
+                      : pattern == 2 ? int32_t((k.n - 1 - i) * k.buckets / k.n)
+                                     : int32_t(i * k.buckets / k.n);
+        }
+        const SortPlan sp = sort_plan(k.n, k.buckets);
+        const int32_t guard = -12345;
+        std::vector<int32_t> counts(size_t(k.lists * sp.chunks * k.buckets) + 64, guard);
+        std::vector<int32_t> starts(size_t(k.lists * k.buckets) + 64, guard);
+        std::vector<int32_t> order(size_t(k.lists * k.n) + 64, guard);
+        HostLauncher l;
+        l.reverse = reverse;
+        counting_sort_lists(l, k.lists, k.n, k.buckets, sp, bucket.data(), counts.data(),
+                            starts.data(), order.data());
+        for (const auto* v : {&counts, &starts, &order})
+          CHECK(std::all_of(v->end() - 64, v->end(), [&](int32_t x) { return x == guard; }));
+        for (int64_t list = 0; list < k.lists; ++list) {
+          std::vector<int32_t> want(size_t(k.n), 0);
+          for (int64_t i = 0; i < k.n; ++i) want[size_t(i)] = int32_t(i);
+          const int32_t* b = bucket.data() + list * k.n;
+          std::stable_sort(want.begin(), want.end(),
+                           [&](int32_t x, int32_t y) { return b[x] < b[y]; });
+          REQUIRE(std::equal(want.begin(), want.end(), order.begin() + list * k.n));
+        }
+      }
+}
+
+TEST_CASE("the method parameters are read by one shape function per method", "[cuda][registry]") {
+  Problem p;
+  set_axis(p, "bucket_size", 17);
+  set_axis(p, "n_hashes", 3);
+  set_axis(p, "seed", 99);
+  set_axis(p, "block", 5);
+  set_axis(p, "conv_width", 4);
+  const ReformerShape r = reformer_shape(p);
+  CHECK((r.bucket_size == 17 && r.n_hashes == 3 && r.seed == 99));
+  CHECK(sinkhorn_shape(p).block == 5);
+  CHECK(lsan_shape(p).conv_width == 4);
+}
+
+TEST_CASE("every cpu kernel has a cuda version in a CUDA build", "[cuda][registry]") {
+  if (!build_info::cuda_backend) {
+    SUCCEED("no CUDA backend in this build");
+    return;
+  }
+  int cpu_kernels = 0;
+  for (const Kernel* k : Registry::instance().kernels()) {
+    if (k->info().backend != Backend::cpu) continue;
+    ++cpu_kernels;
+    INFO(k->info().name);
+    CHECK(Registry::instance().find(k->info().name, Backend::cuda) != nullptr);
+  }
+  CHECK(cpu_kernels >= 14);
+}
+
+namespace {
+
+// The CPU twin's sorted blocks of sequence s (math::block_mean_scaled and
+// math::sinkhorn_sorted_blocks, as kernels/cpu/sparse.cpp calls them).
+std::vector<int32_t> cpu_sorted_blocks(const Problem& p, const HostInputs& in, int64_t s) {
+  const math::SinkhornDims d = math::sinkhorn_dims(p.seq_len, sinkhorn_shape(p).block);
+  const int64_t nb = d.blocks, dh = p.head_dim;
+  std::vector<float> qbar(size_t(nb * dh), 0.0f), kbar(qbar.size()), qbarT(qbar.size()),
+      kbarT(qbar.size());
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t at = (s * p.seq_len + b * d.block) * dh,
+                  rows = math::unit_size(b, d.block, p.seq_len);
+    math::block_mean_scaled(in.q.data() + at, rows, dh, math::sinkhorn_query_factor(dh),
+                            qbar.data() + b * dh);
+    math::block_mean_scaled(in.k.data() + at, rows, dh, 1.0f, kbar.data() + b * dh);
+    for (int64_t c = 0; c < dh; ++c) {
+      qbarT[size_t(c * nb + b)] = qbar[size_t(b * dh + c)];
+      kbarT[size_t(c * nb + b)] = kbar[size_t(b * dh + c)];
+    }
+  }
+  std::vector<float> u(size_t(nb), 0.0f), v(size_t(nb), 0.0f), row(size_t(nb), 0.0f);
+  std::vector<unsigned char> allowed(size_t(nb), 0);
+  std::vector<int32_t> sorted(size_t(nb), 0);
+  math::sinkhorn_sorted_blocks(qbar.data(), kbar.data(), qbarT.data(), kbarT.data(), nb, dh,
+                               p.causal, u.data(), v.data(), row.data(), allowed.data(),
+                               sorted.data());
+  return sorted;
+}
+
+}  // namespace
+
+TEST_CASE("sinkhorn's device block sorting picks the CPU twin's blocks", "[cuda][emulated]") {
+  struct Case {
+    int64_t b, h, n, dh, block, sort_budget;
+  };
+  const Case cases[] = {{2, 3, 1, 8, 64, kSinkhornGroupFloats},
+                        {2, 3, 333, 33, 64, kSinkhornGroupFloats},
+                        {1, 2, 200, 8, 7, kSinkhornGroupFloats},
+                        {3, 3, 100, 5, 9, 300},
+                        {2, 2, 500, 16, 1, kSinkhornGroupFloats}};
+  uint64_t seed = 2100;
+  int64_t moved = 0;  // blocks whose sorted block is another block: the choice is exercised
+  for (bool causal : {true, false})
+    for (const Case& k : cases)
+      for (bool reverse : {false, true}) {
+        Problem p = shaped("sinkhorn", k.b, k.h, k.n, k.dh, causal, ++seed);
+        set_axis(p, "block", double(k.block));
+        const SinkhornPlan plan =
+            sinkhorn_plan(p, sinkhorn_shape(p), kSparseSlabFloats, k.sort_budget);
+        INFO(describe(p, {"block"}) << ": sort group " << plan.sort_group);
+        if (k.sort_budget == 300) REQUIRE(plan.sort_group < p.sequences());  // several groups
+        const HostInputs in = make_inputs(p, kInputQKV, p.seed);
+        GuardedBuffer scratch(sinkhorn_workspace(p, plan).scratch_bytes);
+        const SinkhornScratch sc = sinkhorn_carve(p, plan, scratch.data());
+        HostLauncher l;
+        l.reverse = reverse;
+        for (int64_t s0 = 0; s0 < p.sequences(); s0 += plan.sort_group)
+          sinkhorn_sort_blocks(l, p, plan, in.view(), s0,
+                               std::min(plan.sort_group, p.sequences() - s0), sc);
+        CHECK(scratch.intact());
+        for (int64_t s = 0; s < p.sequences(); ++s) {
+          const std::vector<int32_t> want = cpu_sorted_blocks(p, in, s);
+          const int32_t* got = sc.sorted + s * plan.d.blocks;
+          REQUIRE(std::equal(want.begin(), want.end(), got));
+          for (int64_t a = 0; a < plan.d.blocks; ++a) moved += got[a] >= 0 && got[a] != a;
+        }
+      }
+  CHECK(moved > 100);
+}
+
+TEST_CASE("reformer_lsh's CUDA pipeline, run on the CPU, matches the CPU twin",
+          "[cuda][emulated]") {
+  double worst = 0;
+  EmulatedErrors errors;
+  uint64_t seed = 2200;
+  struct Case {
+    int64_t b, h, n, dh, bucket_size, n_hashes, budget;
+  };
+  const Case cases[] = {
+      {2, 3, 1, 8, 64, 8, kSparseSlabFloats},
+      {2, 3, 7, 33, 64, 8, kSparseSlabFloats},
+      {2, 3, 130, 8, 64, 8, kSparseSlabFloats},
+      {1, 2, 333, 33, 64, 2, kSparseSlabFloats},
+      {1, 2, 333, 16, 13, 3, kSparseSlabFloats},    // 26 buckets, a ragged last chunk
+      {1, 2, 100, 8, 1, 2, kSparseSlabFloats},      // chunks of one slot
+      {1, 2, 200, 16, 1000, 2, kSparseSlabFloats},  // one chunk: shared-QK attention
+      {2, 2, 333, 8, 64, 3, 30000},                 // several slabs per round
+      {1, 1, 200, 8, 64, 2, 5000},                  // tiles of one chunk
+      {16, 4, 9, 5, 4, 2, kSparseSlabFloats},       // many sequences, odd dh
+  };
+  for (bool causal : {true, false})
+    for (const Case& k : cases) {
+      Problem p = shaped("reformer_lsh", k.b, k.h, k.n, k.dh, causal, ++seed);
+      set_axis(p, "bucket_size", double(k.bucket_size));
+      set_axis(p, "n_hashes", double(k.n_hashes));
+      const ReformerShape sh = reformer_shape(p);
+      const ReformerPlan plan = reformer_plan(p, sh, k.budget);
+      INFO(describe(p, {"bucket_size", "n_hashes"})
+           << " budget " << k.budget << ": slabs "
+           << sparse_slabs(plan.attend, p.sequences(), p.seq_len));
+      if (k.budget < kSparseSlabFloats)
+        REQUIRE(sparse_slabs(plan.attend, p.sequences(), p.seq_len) >= 3);
+      errors.keep_worst(check_emulated(
+          "reformer_lsh", p, reformer_workspace(p, sh, plan),
+          [&](bool rev, const Inputs& in, void* prepared, void* scratch, float* out) {
+            HostLauncher l;
+            l.reverse = rev;
+            reformer_prepare(l, p, sh, prepared);
+            reformer_run(l, p, sh, plan, in, prepared, scratch, out);
+          },
+          worst));
+    }
+  std::printf("emulated cuda reformer_lsh: worst rel-L2 vs cpu twin %.3e, vs float64 %.3e\n",
+              errors.cpu, errors.ref);
+}
+
+TEST_CASE("sinkhorn's CUDA pipeline, run on the CPU, matches the CPU twin", "[cuda][emulated]") {
+  double worst = 0;
+  EmulatedErrors errors;
+  uint64_t seed = 2300;
+  struct Case {
+    int64_t b, h, n, dh, block, budget, sort_budget;
+  };
+  const Case cases[] = {
+      {2, 3, 1, 8, 64, kSparseSlabFloats, kSinkhornGroupFloats},
+      {2, 3, 7, 33, 64, kSparseSlabFloats, kSinkhornGroupFloats},
+      {2, 3, 333, 33, 64, kSparseSlabFloats, kSinkhornGroupFloats},
+      {1, 2, 200, 8, 7, kSparseSlabFloats, kSinkhornGroupFloats},     // a ragged last block
+      {1, 2, 100, 8, 1, kSparseSlabFloats, kSinkhornGroupFloats},     // blocks of one position
+      {1, 2, 90, 16, 5000, kSparseSlabFloats, kSinkhornGroupFloats},  // one block: vanilla
+      {2, 2, 333, 8, 64, 30000, 300},                  // several slabs, several sorting groups
+      {1, 1, 200, 8, 64, 5000, kSinkhornGroupFloats},  // tiles of one block
+      {16, 4, 9, 5, 4, kSparseSlabFloats, kSinkhornGroupFloats},
+  };
+  for (bool causal : {true, false})
+    for (const Case& k : cases) {
+      Problem p = shaped("sinkhorn", k.b, k.h, k.n, k.dh, causal, ++seed);
+      set_axis(p, "block", double(k.block));
+      const SinkhornPlan plan = sinkhorn_plan(p, sinkhorn_shape(p), k.budget, k.sort_budget);
+      INFO(describe(p, {"block"}) << " budget " << k.budget << ": slabs "
+                                  << sparse_slabs(plan.attend, p.sequences(), p.seq_len)
+                                  << ", sort group " << plan.sort_group);
+      if (k.budget < kSparseSlabFloats)
+        REQUIRE(sparse_slabs(plan.attend, p.sequences(), p.seq_len) >= 3);
+      if (k.sort_budget < kSinkhornGroupFloats) REQUIRE(plan.sort_group < p.sequences());
+      errors.keep_worst(check_emulated(
+          "sinkhorn", p, sinkhorn_workspace(p, plan),
+          [&](bool rev, const Inputs& in, void*, void* scratch, float* out) {
+            HostLauncher l;
+            l.reverse = rev;
+            sinkhorn_run(l, p, plan, in, scratch, out);
+          },
+          worst));
+    }
+  std::printf("emulated cuda sinkhorn: worst rel-L2 vs cpu twin %.3e, vs float64 %.3e\n",
+              errors.cpu, errors.ref);
+}
+
+TEST_CASE("lsan_twin's CUDA pipeline, run on the CPU, matches the CPU twin", "[cuda][emulated]") {
+  double worst = 0;
+  EmulatedErrors errors;
+  uint64_t seed = 2400;
+  struct Case {
+    int64_t b, h, n, dh, conv_width;
+  };
+  const Case cases[] = {{2, 3, 1, 8, 3},   {2, 3, 7, 33, 3},    {1, 2, 130, 16, 1},
+                        {1, 2, 333, 8, 7}, {2, 2, 65, 100, 50}, {3, 1, 9, 1, 2}};
+  for (bool causal : {true, false})
+    for (const Case& k : cases) {
+      Problem p = shaped("lsan_twin", k.b, k.h, k.n, k.dh, causal, ++seed);
+      set_axis(p, "conv_width", double(k.conv_width));
+      INFO(describe(p, {"conv_width"}));
+      errors.keep_worst(check_emulated(
+          "lsan_twin", p, WorkspaceSize{},
+          [&](bool rev, const Inputs& in, void*, void*, float* out) {
+            HostLauncher l;
+            l.reverse = rev;
+            lsan_twin_run(l, p, lsan_shape(p), in, out);
+          },
+          worst));
+    }
+  std::printf("emulated cuda lsan_twin: worst rel-L2 vs cpu twin %.3e, vs float64 %.3e\n",
+              errors.cpu, errors.ref);
 }
 
 }  // namespace attnbench::gpu

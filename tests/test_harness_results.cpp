@@ -38,7 +38,11 @@ ResultsFile full_file() {
   e.date = "2026-01-02T03:04:05Z";
   e.command_line = "attnbench sweep --preset unit";
   e.calibration = ojson{{"sgemm_gflops", 123.5}};
-  e.resumes.push_back({"2026-01-03T00:00:00Z", "attnbench sweep --resume x.json"});
+  e.resumes.push_back({"2026-01-03T00:00:00Z", "attnbench sweep --resume x.json", ""});
+  e.omp_wait_policy = "passive";
+  e.load_average = 0.5;
+  e.cuda_cache_policy = "cold";
+  f.sweep = ojson{{"name", "unit"}};
 
   Row r;
   r.kernel = "lisa_base";
@@ -59,8 +63,16 @@ ResultsFile full_file() {
   static_cast<stats::Summary&>(t) = stats::summarize(t.samples);
   r.time = t;
   r.warmup_runs = 2;
-  r.memory = {1000, 2000, 300, 400};
-  r.measured_peak_bytes = 3750;
+  r.timing_method = "cuda_graph";
+  r.cache = "cold";
+  r.launch_overhead_ms = 0.004;
+  r.noise = NoiseFigures{0.02, 0.03, 4, 0.5, 0.75, 1};
+  r.noisy = true;
+  r.warnings = {"noisy: rsd 12 % > 5 %"};
+  r.memory = {1000, 2000, 300, 400, 50};
+  r.measured_device_bytes = 4096;
+  r.correctness_tolerance = 0.0156;
+  r.measured_peak_bytes = 3800;
   r.measured_peak_source = "cuda_pool";
   r.memory_agrees = true;
   r.memory_note = "note";
@@ -213,7 +225,7 @@ TEST_CASE("the JSON carries every documented field", "[harness][results]") {
   for (const char* k : {"median", "min", "max", "p25", "p75", "mean", "count", "samples"})
     CHECK(r["time_ms"].contains(k));
   CHECK(r["workspace_bytes"].get<size_t>() == 700);
-  CHECK(r["peak_bytes"].get<size_t>() == 3700);
+  CHECK(r["peak_bytes"].get<size_t>() == 3750);
   CHECK(r["axes"]["causal"].is_boolean());
   CHECK(r["axes"]["codewords"].is_number_integer());
   CHECK_FALSE(r["axes"].contains("window"));  // only the parameters the kernel reads

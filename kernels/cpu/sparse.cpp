@@ -18,8 +18,10 @@
 //                 stop at their diagonal); the convolution is the tile's epilogue.
 // Softmax weights use math::exp_f (hd.hpp), a vectorizable exp (libm's expf is not).
 // Suite choices beyond kernels.md are listed at each kernel and in math/sparse.hpp, where the
-// per-element formulas shared with a future CUDA version live (band limits, LSH bucket,
-// Sinkhorn step, convolution row). Every kernel has a float64 reference_rows next to it;
+// per-element formulas shared with the CUDA versions (kernels/cuda/sparse.cu) live (band
+// limits, key lists, LSH bucket, Reformer's logit and round fold, Sinkhorn steps, convolution
+// row); the method parameters are read by descriptions.hpp's reformer_shape, sinkhorn_shape
+// and lsan_shape only. Every kernel has a float64 reference_rows next to it;
 // Reformer's buckets and Sinkhorn's sorted blocks are discrete choices that the reference
 // makes with the same float32 code as the kernel (math/sparse.hpp explains why they match
 // bit for bit), then evaluates the attention itself in float64.
@@ -38,6 +40,7 @@
 
 #include "attnbench/cpu_util.hpp"
 #include "attnbench/descriptions.hpp"
+#include "attnbench/math/softmax.hpp"
 #include "attnbench/math/sparse.hpp"
 #include "attnbench/reference.hpp"
 #include "attnbench/sparse_random.hpp"
@@ -48,29 +51,16 @@ namespace {
 constexpr int64_t kTileRows = 64;   // queries per task tile
 constexpr int64_t kHashBatch = 64;  // positions per Reformer hashing task
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-// Reformer normalizes keys as x / max(||x||, eps), as torch's F.normalize does.
-constexpr double kNormEps = 1e-12;
 
 
 // In-place softmax of row[lo, hi) (entries may be -inf: weight 0); entries outside the range
 // become 0. Returns the log of the normalizer, max + log(sum). [lo, hi) holds a finite entry.
-// Vectorized (omp simd, math::exp_f): this loop is most of a tile's non-sgemm time.
+// math::softmax_in_place is the CUDA kernels' row softmax too.
 float softmax_range(float* row, int64_t lo, int64_t hi, int64_t width) {
-  float m = kNegInf;
-#pragma omp simd reduction(max : m)
-  for (int64_t j = lo; j < hi; ++j) m = row[j] > m ? row[j] : m;
-  float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = lo; j < hi; ++j) {
-    const float e = math::exp_f(row[j] - m);
-    row[j] = e;
-    sum += e;
-  }
-  const float inv = 1.f / sum;
-  for (int64_t j = lo; j < hi; ++j) row[j] *= inv;
+  const float lse = math::softmax_in_place(row, lo, hi);
   std::fill(row, row + lo, 0.f);
   std::fill(row + hi, row + width, 0.f);
-  return m + std::log(sum);
+  return lse;
 }
 
 // float64 softmax attention of one query over `keys` (positions in its sequence) with logits
@@ -214,17 +204,11 @@ class LocalWindowCpu final : public Kernel {
 //   round r's output o_r with log-normalizer lse_r enters with weight
 //   exp(lse_r) / sum_r' exp(lse_r').
 
-struct ReformerDims {
-  int64_t buckets, half, chunk, chunks, max_keys, tile;
-  explicit ReformerDims(const Problem& p) {
-    const int64_t N = p.seq_len;
-    chunk = std::min(p.int_param("bucket_size"), N);
-    buckets = math::reformer_num_buckets(N, chunk);
-    half = buckets / 2;
-    chunks = math::reformer_num_chunks(N, chunk);
-    max_keys = chunks > 1 ? 2 * chunk : chunk;
-    tile = std::min(kTileRows, chunk);
-  }
+struct ReformerDims : math::ReformerDims {
+  int64_t tile;  // query rows per sgemm tile
+  explicit ReformerDims(const Problem& p)
+      : math::ReformerDims(math::reformer_dims(p.seq_len, reformer_shape(p).bucket_size)),
+        tile(std::min(kTileRows, chunk)) {}
 };
 
 // Per-thread buffers of one (sequence, chunk) task.
@@ -256,10 +240,7 @@ struct RunState {
   void begin(int64_t x0, int64_t x1) const {
     const int64_t dh = p.head_dim;
     for (int64_t x = x0; x < x1; ++x) {
-      const float* qx = in.q + x * dh;
-      double ss = 0;
-      for (int64_t c = 0; c < dh; ++c) ss += double(qx[c]) * double(qx[c]);
-      inv_norm[x] = float(1.0 / std::max(std::sqrt(ss), kNormEps));
+      inv_norm[x] = math::reformer_inv_norm(in.q + x * dh, dh);
       std::fill(out + x * dh, out + (x + 1) * dh, 0.f);
       run_max[x] = kNegInf;
       run_sum[x] = 0.f;
@@ -276,22 +257,18 @@ struct RunState {
     const int64_t N = p.seq_len, dh = p.head_dim;
     const float scale = 1.0f / std::sqrt(float(dh));
     const int32_t* order = sorted + s * N;
-    const int64_t c0 = c * d.chunk, n_own = std::min(d.chunk, N - c0);
-    int64_t nk = 0;
-    auto gather = [&](int64_t from, int64_t count) {
-      for (int64_t t = 0; t < count; ++t, ++nk) {
-        const int64_t j = order[from + t];
-        ts.kpos[nk] = int32_t(j);
-        const float* qj = in.q + (s * N + j) * dh;
-        const float* vj = in.v + (s * N + j) * dh;
-        const float nj = inv_norm[s * N + j];
-        for (int64_t e = 0; e < dh; ++e) ts.kbuf[nk * dh + e] = qj[e] * nj;
-        std::copy(vj, vj + dh, ts.vbuf + nk * dh);
-      }
-    };
-    gather(c0, n_own);  // the chunk's own positions are its queries and its first keys
-    const int64_t prev = math::reformer_prev_chunk(c, d.chunks);
-    if (prev != c) gather(prev * d.chunk, std::min(d.chunk, N - prev * d.chunk));
+    // the chunk's own positions are its queries and its first keys
+    const math::KeyRanges keys = math::reformer_chunk_keys(c, d, N);
+    const int64_t n_own = keys.n_first, nk = keys.count();
+    for (int64_t t = 0; t < nk; ++t) {
+      const int64_t j = order[keys.at(t)];
+      ts.kpos[t] = int32_t(j);
+      const float* qj = in.q + (s * N + j) * dh;
+      const float* vj = in.v + (s * N + j) * dh;
+      const float nj = inv_norm[s * N + j];
+      for (int64_t e = 0; e < dh; ++e) ts.kbuf[t * dh + e] = qj[e] * nj;
+      std::copy(vj, vj + dh, ts.vbuf + t * dh);
+    }
     for (int64_t t0 = 0; t0 < n_own; t0 += d.tile) {
       const int64_t rows = std::min(d.tile, n_own - t0);
       for (int64_t r = 0; r < rows; ++r) {
@@ -303,48 +280,35 @@ struct RunState {
       for (int64_t r = 0; r < rows; ++r) {
         const int32_t i = ts.kpos[t0 + r];
         float* row = ts.sc + r * nk;
-        for (int64_t t = 0; t < nk; ++t) {
-          if (ts.kpos[t] == i)
-            row[t] = math::kReformerSelfLogit;
-          else if (p.causal && ts.kpos[t] > i)
-            row[t] = kNegInf;
-        }
+        for (int64_t t = 0; t < nk; ++t)
+          row[t] = math::reformer_logit(i, ts.kpos[t], row[t], p.causal);
         ts.lse[r] = softmax_range(row, 0, nk, nk);
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(nk), 1.0f,
                   ts.sc, int(nk), ts.vbuf, int(dh), 0.0f, ts.obuf, int(dh));
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t x = s * N + ts.kpos[t0 + r];
-        const float m_new = std::max(run_max[x], ts.lse[r]);
-        const float keep = std::exp(run_max[x] - m_new);  // 0 before the first round
-        const float add = std::exp(ts.lse[r] - m_new);
+        const math::ReformerFold fold = math::reformer_fold(run_max[x], ts.lse[r]);
         float* o = out + x * dh;
         const float* orow = ts.obuf + r * dh;
-        for (int64_t e = 0; e < dh; ++e) o[e] = o[e] * keep + orow[e] * add;
-        run_sum[x] = run_sum[x] * keep + add;
-        run_max[x] = m_new;
+        for (int64_t e = 0; e < dh; ++e) o[e] = math::reformer_fold_value(o[e], orow[e], fold);
+        run_sum[x] = math::reformer_fold_value(run_sum[x], 1.0f, fold);
+        run_max[x] = fold.run_max;
       }
     }
   }
   void finish(int64_t x0, int64_t x1) const {
     const int64_t dh = p.head_dim;
-    for (int64_t x = x0; x < x1; ++x) {
-      const float inv = 1.f / run_sum[x];
-      for (int64_t e = 0; e < dh; ++e) out[x * dh + e] *= inv;
-    }
+    for (int64_t x = x0; x < x1; ++x)
+      for (int64_t e = 0; e < dh; ++e)
+        out[x * dh + e] = math::reformer_finish(out[x * dh + e], run_sum[x]);
   }
 };
 
 class ReformerCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = method_info("reformer_lsh", Backend::cpu, "sparse",
-        "Reformer shared-QK LSH attention: hash, sort, chunked attention, n_hashes rounds",
-        kInputQKV,
-        {int_param("bucket_size", 64, 1, int64_t(1) << 40, "chunk length after sorting by bucket"),
-         int_param("n_hashes", 8, 1, 4096,
-                   "hash rounds, combined by their log-sum-exp weights; the seed axis seeds the "
-                   "random rotations")});
+    static const KernelInfo i = reformer_info(Backend::cpu);
     return i;
   }
   void validate(const Problem& p) const override {
@@ -392,13 +356,15 @@ class ReformerCpu final : public Kernel {
   }
   WorkspaceSize workspace(const Problem& p) const override {
     const ReformerDims d(p);
-    const size_t prepared = cpu::Sizer().add<float>(p.int_param("n_hashes") * p.head_dim * d.half).bytes();
+    const size_t prepared =
+        cpu::Sizer().add<float>(reformer_shape(p).n_hashes * p.head_dim * d.half).bytes();
     return {prepared,
             shared(p).bytes() + per_thread(p, d).bytes() * size_t(cpu::max_threads())};
   }
   void prepare(const Problem& p, const Inputs&, void* prepared,
                const ExecContext&) const override {
-    sparse_random::reformer_rotations(p.seed, p.int_param("n_hashes"), p.head_dim, ReformerDims(p).half,
+    const ReformerShape sh = reformer_shape(p);
+    sparse_random::reformer_rotations(sh.seed, sh.n_hashes, p.head_dim, ReformerDims(p).half,
                                       static_cast<float*>(prepared));
   }
 
@@ -409,7 +375,7 @@ class ReformerCpu final : public Kernel {
   void run(const Problem& p, const Inputs& in, const void* prepared, void* scratch, float* out,
            const ExecContext& ctx) const override {
     const ReformerDims d(p);
-    const int64_t S = p.sequences(), N = p.seq_len;
+    const int64_t S = p.sequences(), N = p.seq_len, R = reformer_shape(p).n_hashes;
     cpu::Carver carve(scratch);
     RunState st{p, d, in, static_cast<const float*>(prepared), out};
     st.inv_norm = carve.take<float>(S * N);
@@ -420,7 +386,6 @@ class ReformerCpu final : public Kernel {
     char* slots = static_cast<char*>(scratch) + carve.used();
     const size_t slot = per_thread(p, d).bytes();
     const int nt = cpu::threads_for(ctx);
-    const int64_t rounds = p.int_param("n_hashes");
 #pragma omp parallel num_threads(nt)
     {
       const ThreadScratch ts = carve_thread(p, d, slots + slot * size_t(omp_get_thread_num()));
@@ -428,7 +393,7 @@ class ReformerCpu final : public Kernel {
 #pragma omp for schedule(dynamic)
         for (int64_t s = 0; s < S; ++s) {
           st.begin(s * N, (s + 1) * N);
-          for (int64_t round = 0; round < rounds; ++round) {
+          for (int64_t round = 0; round < R; ++round) {
             st.hash(round, s * N, (s + 1) * N);
             counting_sort(st.bucket + s * N, N, d.buckets, ts.counts, st.sorted + s * N);
             for (int64_t c = 0; c < d.chunks; ++c) st.attend_chunk(s, c, ts);
@@ -438,7 +403,7 @@ class ReformerCpu final : public Kernel {
       } else {
 #pragma omp for schedule(static)
         for (int64_t x = 0; x < S * N; ++x) st.begin(x, x + 1);
-        for (int64_t round = 0; round < rounds; ++round) {
+        for (int64_t round = 0; round < R; ++round) {
 #pragma omp for schedule(static)
           for (int64_t x0 = 0; x0 < S * N; x0 += kHashBatch)
             st.hash(round, x0, std::min(S * N, x0 + kHashBatch));
@@ -461,22 +426,21 @@ class ReformerCpu final : public Kernel {
     // per round: hashing (N x dh by dh x nb/2) and, per chunk, scores and weighted values
     double pairs = 0;
     for (int64_t c = 0; c < d.chunks; ++c) {
-      const int64_t n_own = std::min(d.chunk, p.seq_len - c * d.chunk);
-      const int64_t prev = math::reformer_prev_chunk(c, d.chunks);
-      const int64_t n_prev = prev == c ? 0 : std::min(d.chunk, p.seq_len - prev * d.chunk);
-      pairs += double(n_own) * double(n_own + n_prev);
+      const math::KeyRanges keys = math::reformer_chunk_keys(c, d, p.seq_len);
+      pairs += double(keys.n_first) * double(keys.count());
     }
-    return double(p.sequences()) * double(p.int_param("n_hashes")) *
+    return double(p.sequences()) * double(reformer_shape(p).n_hashes) *
            (2.0 * N * dh * double(d.half) + 4.0 * dh * pairs);
   }
 
   void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
                       double* out) const override {
     const ReformerDims d(p);
-    const int64_t N = p.seq_len, dh = p.head_dim, R = p.int_param("n_hashes");
+    const ReformerShape sh = reformer_shape(p);
+    const int64_t N = p.seq_len, dh = p.head_dim, R = sh.n_hashes;
     const double scale = 1.0 / std::sqrt(double(dh));
     std::vector<float> rot(size_t(R * dh * d.half));
-    sparse_random::reformer_rotations(p.seed, R, dh, d.half, rot.data());
+    sparse_random::reformer_rotations(sh.seed, R, dh, d.half, rot.data());
     // per sequence, per round: the sorted order and each position's rank in it, computed
     // with the kernel's own float32 hash
     std::vector<int32_t> bucket(N), order(R * N), rank(R * N);
@@ -496,23 +460,20 @@ class ReformerCpu final : public Kernel {
           for (int64_t t = 0; t < N; ++t) rank[round * N + order[round * N + t]] = int32_t(t);
         }
         for (int64_t j = 0; j < N; ++j) {
-          const double norm = std::max(std::sqrt(dot_f64(q + j * dh, q + j * dh, dh)), kNormEps);
+          const double norm =
+              std::max(std::sqrt(dot_f64(q + j * dh, q + j * dh, dh)), math::kReformerNormEps);
           for (int64_t c = 0; c < dh; ++c) kn[j * dh + c] = double(q[j * dh + c]) / norm;
         }
       }
       for (int64_t round = 0; round < R; ++round) {
         const int32_t* ord = order.data() + round * N;
-        const int64_t c = rank[round * N + i] / d.chunk;
-        const int64_t prev = math::reformer_prev_chunk(c, d.chunks);
+        const math::KeyRanges chunk_keys =
+            math::reformer_chunk_keys(rank[round * N + i] / d.chunk, d, N);
         keys.clear();
-        auto add_chunk = [&](int64_t cc) {
-          for (int64_t t = cc * d.chunk; t < std::min(N, (cc + 1) * d.chunk); ++t) {
-            const int64_t j = ord[t];
-            if (!(p.causal && j > i)) keys.push_back(j);
-          }
-        };
-        add_chunk(c);
-        if (prev != c) add_chunk(prev);
+        for (int64_t u = 0; u < chunk_keys.count(); ++u) {
+          const int64_t j = ord[chunk_keys.at(u)];
+          if (!(p.causal && j > i)) keys.push_back(j);
+        }
         lse[round] = reference_attend(
             keys,
             [&](int64_t j) {
@@ -560,15 +521,12 @@ class ReformerCpu final : public Kernel {
 // triangular mask inside the own block. A query block whose sorted block is itself (possible
 // bidirectionally) sees its block once. See math::sinkhorn_sorted_blocks.
 
-struct SinkhornDims {
-  int64_t block, blocks, tile, max_keys;
-  explicit SinkhornDims(const Problem& p) {
-    block = std::min(p.int_param("block"), p.seq_len);
-    blocks = math::sinkhorn_num_blocks(p.seq_len, block);
-    tile = std::min(kTileRows, block);
-    max_keys = blocks > 1 ? 2 * block : block;
-  }
-  int64_t size_of(int64_t b, int64_t n) const { return std::min(block, n - b * block); }
+struct SinkhornDims : math::SinkhornDims {
+  int64_t tile;  // query rows per sgemm tile
+  explicit SinkhornDims(const Problem& p)
+      : math::SinkhornDims(math::sinkhorn_dims(p.seq_len, sinkhorn_shape(p).block)),
+        tile(std::min(kTileRows, block)) {}
+  int64_t size_of(int64_t b, int64_t n) const { return math::unit_size(b, block, n); }
 };
 
 // The sorted block of every block of one sequence, from float32 q and k (kernel and
@@ -589,9 +547,7 @@ void sinkhorn_means(const Problem& p, const SinkhornDims& d, const float* q, con
 class SinkhornCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = method_info("sinkhorn", Backend::cpu, "sparse",
-        "Sparse Sinkhorn attention: each block sees itself and its Sinkhorn-sorted block",
-        kInputQKV, {int_param("block", 64, 1, int64_t(1) << 40, "block size (queries and keys)")});
+    static const KernelInfo i = sinkhorn_info(Backend::cpu);
     return i;
   }
   static cpu::Sizer shared(const Problem& p, const SinkhornDims& d) {
@@ -654,11 +610,10 @@ class SinkhornCpu final : public Kernel {
         const int64_t s = item / (nb * tiles_per_block);
         const int64_t a = (item / tiles_per_block) % nb;
         const int64_t t0 = (item % tiles_per_block) * d.tile;
-        const int64_t n_a = d.size_of(a, N);
+        const math::KeyRanges keys = math::sinkhorn_block_keys(a, sorted[s * nb + a], d, N);
+        const int64_t n_a = keys.n_first, n_sb = keys.n_second, sb0 = keys.second;
         if (t0 >= n_a) continue;  // past the end of the last, partial block
         const int64_t rows = std::min(d.tile, n_a - t0);
-        const int64_t sb = sorted[s * nb + a];
-        const int64_t n_sb = (sb >= 0 && sb != a) ? d.size_of(sb, N) : 0;
         // own block keys the tile can see (causal: up to its last row), then the sorted block
         const int64_t n_own = causal ? t0 + rows : n_a;
         const int64_t nk = n_own + n_sb;
@@ -669,7 +624,7 @@ class SinkhornCpu final : public Kernel {
                     scale, q, int(dh), k_own, int(dh), 0.0f, sc, int(nk));
         if (n_sb)
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n_sb), int(dh),
-                      scale, q, int(dh), in.k + (s * N + sb * d.block) * dh, int(dh), 0.0f,
+                      scale, q, int(dh), in.k + (s * N + sb0) * dh, int(dh), 0.0f,
                       sc + n_own, int(nk));
         for (int64_t r = 0; r < rows; ++r) {
           float* srow = sc + r * nk;
@@ -682,7 +637,7 @@ class SinkhornCpu final : public Kernel {
                     1.0f, sc, int(nk), v_own, int(dh), 0.0f, o, int(dh));
         if (n_sb)
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(n_sb),
-                      1.0f, sc + n_own, int(nk), in.v + (s * N + sb * d.block) * dh, int(dh),
+                      1.0f, sc + n_own, int(nk), in.v + (s * N + sb0) * dh, int(dh),
                       1.0f, o, int(dh));
       }
     }
@@ -730,15 +685,14 @@ class SinkhornCpu final : public Kernel {
                                      dh, p.causal, u.data(), v.data(), row.data(),
                                      allowed.data(), sorted.data());
       }
-      const int64_t a = i / d.block, sb = sorted[a];
+      const int64_t a = i / d.block;
+      const math::KeyRanges block_keys = math::sinkhorn_block_keys(a, sorted[a], d, N);
+      if (p.causal && block_keys.n_second > 0 && sorted[a] >= a)
+        throw InvalidProblem("sinkhorn reference: causal sorted block is not in the past");
       keys.clear();
-      for (int64_t j = a * d.block; j < a * d.block + d.size_of(a, N); ++j)
+      for (int64_t u = 0; u < block_keys.count(); ++u) {
+        const int64_t j = block_keys.at(u);
         if (!(p.causal && j > i)) keys.push_back(j);
-      if (sb >= 0 && sb != a) {
-        if (p.causal && sb >= a)
-          throw InvalidProblem("sinkhorn reference: causal sorted block is not in the past");
-        for (int64_t j = sb * d.block; j < sb * d.block + d.size_of(sb, N); ++j)
-          keys.push_back(j);
       }
       reference_attend(
           keys, [&](int64_t j) { return scale * dot_f64(q + i * dh, k + j * dh, dh); },
@@ -760,9 +714,7 @@ class SinkhornCpu final : public Kernel {
 class LsanTwinCpu final : public Kernel {
  public:
   const KernelInfo& info() const override {
-    static const KernelInfo i = method_info("lsan_twin", Backend::cpu, "sparse",
-        "LSAN twin attention: vanilla attention plus a depthwise causal convolution of V",
-        kInputQKV | kInputConv, {int_param("conv_width", 3, 1, int64_t(1) << 20, "L, taps of the depthwise convolution")});
+    static const KernelInfo i = lsan_twin_info(Backend::cpu);
     return i;
   }
   WorkspaceSize workspace(const Problem& p) const override {
@@ -770,7 +722,7 @@ class LsanTwinCpu final : public Kernel {
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
-    const int64_t N = p.seq_len, dh = p.head_dim, L = p.int_param("conv_width");
+    const int64_t N = p.seq_len, dh = p.head_dim, L = lsan_shape(p).conv_width;
     band_attention(p, N, in, scratch, out, ctx, [&](int64_t s, int64_t i0, int64_t rows) {
       const float* conv = in.conv + (s % p.heads) * L * dh;
       const float* v = in.v + s * N * dh;
@@ -781,11 +733,12 @@ class LsanTwinCpu final : public Kernel {
   double flops(const Problem& p) const override {
     const double S = double(p.sequences()), N = double(p.seq_len), dh = double(p.head_dim);
     const double attention = 4.0 * S * N * N * dh;
-    return (p.causal ? attention / 2 : attention) + 2.0 * S * N * double(p.int_param("conv_width")) * dh;
+    return (p.causal ? attention / 2 : attention) +
+           2.0 * S * N * double(lsan_shape(p).conv_width) * dh;
   }
   void reference_rows(const Problem& p, const Inputs& in, std::span<const RowId> rows,
                       double* out) const override {
-    const int64_t N = p.seq_len, dh = p.head_dim, L = p.int_param("conv_width");
+    const int64_t N = p.seq_len, dh = p.head_dim, L = lsan_shape(p).conv_width;
     vanilla_reference_rows(p, in.q, in.k, in.v, 1.0 / std::sqrt(double(dh)), rows, out);
     for (size_t r = 0; r < rows.size(); ++r) {
       const int64_t s = rows[r].seq, i = rows[r].row;

@@ -3,7 +3,9 @@
 // (2) its CPU twin on the same seeded inputs, on odd sizes (N in {1, 7, 64, 333, 1000}, dh in
 // {8, 33, 64}, b = 2, h = 3) plus per-family cases that reach the kernels' other paths (flash
 // tiles for large dh, local_window bands, LISA projections, decay, several slabs and groups,
-// Performer's feature count, many heads; efficient_attention on keys of a wide spread). Also:
+// Performer's feature count, many heads; efficient_attention on keys of a wide spread;
+// Reformer's bucket sizes and rounds, Sinkhorn's block sizes, LSAN's widths, and their slabs
+// of sorted slots or blocks). Also:
 // every output element written (the runner poisons the output), two runs bitwise equal (no
 // dependence on leftover scratch), and the pool's measured peak covering the declared memory.
 // Runs only where a CUDA device is present (tests/gpu/gpu_main.cpp exits 77 otherwise).
@@ -15,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../kernel_testing.hpp"
@@ -131,6 +134,30 @@ std::vector<Problem> extra_problems(const Kernel& k, bool causal) {
     v.push_back(problem_for(k, 1, 2, 20000, 64, causal));  // several slabs per sequence
     v.push_back(problem_for(k, 3, 16, 100, 8, causal));    // hydra: a wide width, many heads
   }
+  if (name == "lsan_twin")  // the flash block's other tiles, wide convolutions
+    for (int64_t dh : {1, 128, 200})
+      for (int64_t width : {1, 7, 50}) {
+        Problem p = problem_for(k, 1, 2, 130, dh, causal);
+        set_axis(p, "conv_width", double(width));
+        v.push_back(p);
+      }
+  if (name == "reformer_lsh") {
+    const std::pair<int64_t, int64_t> forms[] = {{1, 2}, {13, 3}, {1000, 2}};  // bucket, rounds
+    for (const auto& [bucket, rounds] : forms) {
+      Problem p = problem_for(k, 2, 2, 333, 33, causal);
+      set_axis(p, "bucket_size", double(bucket));
+      set_axis(p, "n_hashes", double(rounds));
+      v.push_back(p);
+    }
+  }
+  if (name == "sinkhorn")
+    for (int64_t block : {1, 7, 100, 5000}) {  // 5000: one block, vanilla attention
+      Problem p = problem_for(k, 2, 2, 333, 33, causal);
+      set_axis(p, "block", double(block));
+      v.push_back(p);
+    }
+  if (name == "reformer_lsh" || name == "sinkhorn")  // several slabs of the 16 MiB budget
+    v.push_back(problem_for(k, 1, 2, 20000, 64, causal));
   if (k.info().family == "lisa") {
     Problem proj = problem_for(k, 2, 2, 333, 64, causal);
     proj.set_param("projections", true);

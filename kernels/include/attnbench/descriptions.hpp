@@ -4,6 +4,7 @@
 // A CPU-only kernel builds its own with method_info.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "attnbench/kernel.hpp"
@@ -24,5 +25,26 @@ KernelInfo performer_info(Backend b);
 KernelInfo efficient_attention_info(Backend b);
 KernelInfo hydra_info(Backend b);
 KernelInfo local_window_info(Backend b);
+KernelInfo reformer_info(Backend b);
+KernelInfo sinkhorn_info(Backend b);
+KernelInfo lsan_twin_info(Backend b);
+
+// The method parameters of a Problem, read in exactly one function per method: the kernels
+// of both backends, their workspaces and references take these structs, never the Problem's
+// fields, so a change in how a Problem carries its parameters touches only these readers.
+struct ReformerShape {
+  int64_t bucket_size;  // chunk length after sorting by bucket
+  int64_t n_hashes;     // hash rounds
+  uint64_t seed;        // seeds the random rotations
+};
+ReformerShape reformer_shape(const Problem& p);
+struct SinkhornShape {
+  int64_t block;  // block size (queries and keys)
+};
+SinkhornShape sinkhorn_shape(const Problem& p);
+struct LsanShape {
+  int64_t conv_width;  // L, taps of the depthwise convolution
+};
+LsanShape lsan_shape(const Problem& p);
 
 }  // namespace attnbench

@@ -559,4 +559,139 @@ AB_HD HydraColItem chunk_col_item(int64_t item, const RowSlab& s, int64_t width)
   return hydra_col_item(item, s, width);
 }
 
+// ---------------------------------------------------------------------------------------
+// Sparse family (kernels.md section 4): reformer_lsh and sinkhorn
+// (attnbench/cuda/sparse_pipeline.hpp has the functors; lsan_twin is the flash block plus a
+// thread per output element, no map of its own)
+
+// Three indices of a thread-level item, the last fastest: item = (i0 * n1 + i1) * n2 + i2.
+struct Item3 {
+  int64_t i0, i1, i2;
+};
+AB_HD Item3 item3(int64_t item, int64_t n1, int64_t n2) {
+  return {item / (n1 * n2), (item / n2) % n1, item % n2};
+}
+
+// Attention of a unit of query rows (a Reformer chunk of sorted slots, a Sinkhorn block of
+// positions) over the unit's key list (math::KeyRanges, at most max_keys keys), per slab of
+// `groups` sequences x `rows` rows:
+//   gather   kt [g, lu, d, u] = column d of key u of the slab's unit lu, 0 past the list;
+//            transposed so that the score threads of one query read consecutive u
+//                                                            thread per (g, lu, d, u)
+//   scores   s [g, t, u] = the logit of row t and key u, -inf past the list   (g, t, u)
+//   softmax  s [g, t, :] in place, lse [g, t]                thread per (g, t)
+//   output   o [g, t, e] = sum_u s[g, t, u] v[key u][e]      thread per (g, t, e)
+// A slab holds whole units, or, when one unit alone exceeds the budget, a tile of one unit's
+// rows (the unit's key list is then gathered once per tile). Slabs of a group in row order;
+// a tile past the end of the last, partial unit is empty (rows = 0) and is skipped.
+
+constexpr int64_t kSparseSlabFloats = int64_t(1) << 22;  // a slab's buffers together (16 MiB)
+
+struct SparsePlan {
+  int64_t unit;      // rows per unit (chunk, block); unit <= N
+  int64_t max_keys;  // keys per unit at most
+  int64_t group;     // sequences per slab
+  int64_t rows;      // rows per slab: whole units (or all N), or a tile of one unit
+  int64_t units;     // units per slab at most (their key lists are gathered)
+};
+// Floats of one whole unit: its gathered keys, its rows' scores and log-normalizers.
+AB_HD int64_t sparse_unit_floats(int64_t unit, int64_t max_keys, int64_t dh) {
+  return dh * max_keys + unit * (max_keys + 1);
+}
+AB_HD SparsePlan sparse_plan(int64_t sequences, int64_t n, int64_t unit, int64_t max_keys,
+                             int64_t dh, int64_t budget = kSparseSlabFloats) {
+  SparsePlan p{unit, max_keys, 1, 0, 1};
+  const int64_t per_unit = sparse_unit_floats(unit, max_keys, dh);
+  const int64_t seq_units = ceil_div(n, unit);
+  if (per_unit > budget) {  // tiles of one unit
+    p.rows = min_i64(unit, max_i64(1, (budget - dh * max_keys) / (max_keys + 1)));
+    return p;
+  }
+  p.units = min_i64(seq_units, budget / per_unit);
+  p.rows = min_i64(n, p.units * unit);
+  if (p.units == seq_units)  // whole sequences: as many side by side as the budget holds
+    p.group = min_i64(sequences, max_i64(1, budget / (seq_units * per_unit)));
+  return p;
+}
+
+struct SparseSlab {
+  int64_t s0, groups;  // sequences [s0, s0 + groups)
+  int64_t r0, rows;    // rows [r0, r0 + rows) of each
+  int64_t u0, units;   // the units those rows belong to
+};
+// Rows a slab's enumeration steps over: whole units per slab, or one unit in tiles.
+AB_HD int64_t sparse_span(const SparsePlan& p) { return max_i64(p.rows, p.unit); }
+AB_HD int64_t sparse_slabs_per_group(const SparsePlan& p, int64_t n) {
+  return ceil_div(n, sparse_span(p)) * ceil_div(sparse_span(p), p.rows);
+}
+AB_HD int64_t sparse_slabs(const SparsePlan& p, int64_t sequences, int64_t n) {
+  return ceil_div(sequences, p.group) * sparse_slabs_per_group(p, n);
+}
+AB_HD SparseSlab sparse_slab(const SparsePlan& p, int64_t sequences, int64_t n, int64_t index) {
+  const int64_t per_group = sparse_slabs_per_group(p, n), span = sparse_span(p);
+  const int64_t tiles = ceil_div(span, p.rows), x = index % per_group;
+  SparseSlab s{};
+  s.s0 = (index / per_group) * p.group;
+  s.groups = min_i64(p.group, sequences - s.s0);
+  s.r0 = (x / tiles) * span + (x % tiles) * p.rows;
+  s.rows = max_i64(0, min_i64(p.rows, min_i64(n, (x / tiles + 1) * span) - s.r0));
+  s.u0 = s.r0 / p.unit;
+  s.units = s.rows > 0 ? (s.r0 + s.rows - 1) / p.unit - s.u0 + 1 : 0;
+  return s;
+}
+// Gather items (g, lu, d, u); score items (g, t, u); row items (g, t); output items (g, t, e).
+AB_HD int64_t sparse_key_items(const SparseSlab& s, int64_t dh, int64_t max_keys) {
+  return s.groups * s.units * dh * max_keys;
+}
+AB_HD int64_t sparse_row_items(const SparseSlab& s) { return s.groups * s.rows; }
+// Items of (g, t, x) with x < width (width = max_keys for scores, dh for outputs).
+AB_HD int64_t sparse_row_items(const SparseSlab& s, int64_t width) {
+  return s.groups * s.rows * width;
+}
+AB_HD Item3 sparse_row_item(int64_t item, const SparseSlab& s, int64_t width) {
+  return item3(item, s.rows, width);
+}
+// The slab-local unit of slab row t.
+AB_HD int64_t sparse_local_unit(const SparseSlab& s, int64_t t, int64_t unit) {
+  return (s.r0 + t) / unit - s.u0;
+}
+
+// Reformer's sort, per (round, sequence) "vs" (a stable counting sort by bucket, as the CPU
+// twin's), in sort chunks of `len` positions:
+//   histogram  counts [vs, c, b] = positions of chunk c in bucket b       thread per (vs, c)
+//   offsets    counts [vs, c, b] <- positions in bucket b before chunk c;
+//              total [vs, b] = positions in bucket b                      thread per (vs, b)
+//   starts     total [vs, b] <- the first sorted slot of bucket b          thread per vs
+//   scatter    order [vs, total[b] + counts[c, b]++] = i for chunk c's positions i in order
+//                                                                         thread per (vs, c)
+// No atomics: the order is deterministic and stable by position. A chunk is at least
+// `buckets` positions long (and kSortMinChunk, and N / kSortMaxChunks), so the counters are
+// O(N + buckets) per sequence and the serial walks O(N / kSortMaxChunks + buckets).
+constexpr int64_t kSortMinChunk = 128;
+constexpr int64_t kSortMaxChunks = 64;
+struct SortPlan {
+  int64_t len, chunks;
+};
+AB_HD SortPlan sort_plan(int64_t n, int64_t buckets) {
+  const int64_t len = max_i64(max_i64(kSortMinChunk, buckets), ceil_div(n, kSortMaxChunks));
+  return {len, ceil_div(n, len)};
+}
+
+// Sinkhorn's block sorting, per group of sequences (nb blocks each):
+//   means    qbar [g, b, c] (scaled), kbarT [g, c, b]            thread per (g, b, c)
+//   logits   X [g, a, b] and XT [g, b, a] = qbar_a . kbar_b       thread per (g, a, b)
+//   5 x (row step u [g, a] from X row a and v; column step v [g, b] from XT row b and u)
+//                                                               thread per (g, a) / (g, b)
+//   argmax   sorted [s, a]                                        thread per (g, a)
+// The logits are computed once (the CPU twin recomputes them in every step, in the same fmaf
+// order, so both see the same bits): O(nb^2) floats per sequence of the group.
+constexpr int64_t kSinkhornGroupFloats = int64_t(1) << 22;  // 16 MiB
+AB_HD int64_t sinkhorn_sort_floats(int64_t nb, int64_t dh) {
+  return 2 * nb * dh + 2 * nb * nb + 2 * nb;
+}
+AB_HD int64_t sinkhorn_sort_group(int64_t sequences, int64_t nb, int64_t dh,
+                                  int64_t budget = kSinkhornGroupFloats) {
+  return min_i64(sequences, max_i64(1, budget / sinkhorn_sort_floats(nb, dh)));
+}
+
 }  // namespace attnbench::gpu

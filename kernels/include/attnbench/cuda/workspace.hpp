@@ -27,7 +27,7 @@ class Carver {
   size_t used_ = 0;
 };
 
-// The operations a CUDA kernel's pipeline (vanilla_pipeline.hpp, lisa_pipeline.hpp) asks of
+// The operations a CUDA kernel's pipeline (vanilla_pipeline.hpp, lisa_pipeline.hpp, ...) asks of
 // its launcher. The device launcher (kernels/cuda/common.cuh) launches grid-stride kernels
 // and calls cuBLAS on the context's stream; the host launcher of tests/test_cuda_tiling.cpp
 // runs the same functors on the CPU and emulates cuBLAS's column-major products.
@@ -38,5 +38,7 @@ class Carver {
 //   gemm_batched(name, shape, As, Bs, Cs)      GemmShape, device arrays of pointers
 //   row_softmax(in, out, sequences, n, causal) row_softmax.hpp, one block per row; in == out
 //                                              is the in-place form
+//   flash(name, problem, inputs, out)          vanilla attention by the flash block
+//                                              (flash_block.hpp; lsan_twin's global branch)
 
 }  // namespace attnbench::gpu

@@ -1,6 +1,9 @@
 // Online softmax (kernels.md section 1, "fused (flash)"): the per-row running state and its
-// update for one tile of scores. Shared by the CPU and CUDA flash kernels.
+// update for one tile of scores. Shared by the CPU and CUDA flash kernels. Also the two-pass
+// in-place row softmax of the sparse kernels (CPU and CUDA).
 #pragma once
+
+#include <cstdint>
 
 #include "attnbench/math/hd.hpp"
 
@@ -32,5 +35,30 @@ AB_HD float online_softmax_weight(const OnlineSoftmaxRow& st, float s) {
 
 // Final normalization factor 1 / l (l >= 1 whenever the row saw an unmasked key).
 AB_HD float online_softmax_inv_sum(const OnlineSoftmaxRow& st) { return 1.0f / st.l; }
+
+// Two-pass softmax of row[lo, hi) in place (entries may be -inf: weight 0; at least one is
+// finite); the rest of the row is not touched. Returns the log of the normalizer,
+// max + log(sum). The sparse kernels' row softmax on the CPU (kernels/cpu/sparse.cpp) and on
+// the GPU (cuda/sparse_pipeline.hpp). On the host the two loops vectorize (omp simd,
+// math::exp_f): they are most of a CPU tile's non-sgemm time.
+AB_HD float softmax_in_place(float* row, int64_t lo, int64_t hi) {
+  float m = neg_inf_f();
+#if defined(_OPENMP) && !defined(__CUDA_ARCH__)
+#pragma omp simd reduction(max : m)
+#endif
+  for (int64_t j = lo; j < hi; ++j) m = row[j] > m ? row[j] : m;
+  float sum = 0.f;
+#if defined(_OPENMP) && !defined(__CUDA_ARCH__)
+#pragma omp simd reduction(+ : sum)
+#endif
+  for (int64_t j = lo; j < hi; ++j) {
+    const float e = exp_f(row[j] - m);
+    row[j] = e;
+    sum += e;
+  }
+  const float inv = 1.f / sum;
+  for (int64_t j = lo; j < hi; ++j) row[j] *= inv;
+  return m + logf(sum);
+}
 
 }  // namespace attnbench::math
