@@ -1,29 +1,31 @@
-"""Reading attnbench results files (schema in results/README.md, schema_version 1).
+"""Reading attnbench results files (results/schema.json; schema_version 1 and 2).
 
-load_dataset(paths) reads and validates every file and returns a Dataset of Row objects.
-Anything wrong with a file (missing, unreadable, not JSON, wrong schema_version, a row
-without a required field or with a field of the wrong type) raises ResultsError with one
-line that names the file and, for a row, its index and kernel. attnplots.py turns that into
-"attnplots: error: ..." on stderr and exit status 2.
+load_dataset(paths) reads every file, validates it against results/schema.json (JSON Schema
+draft 2020-12, with Debian's python3-jsonschema) and returns a Dataset of Row objects.
+Anything wrong with a file (missing, unreadable, not JSON, another schema_version, not
+matching the schema, an ok row without a median or a peak) raises ResultsError with one line
+that names the file and the failing path (a row by its index and kernel, e.g.
+"rows[3] (lisa_base).axes.seq_len"). attnplots.py turns that into "attnplots: error: ..." on
+stderr and exit status 2.
 
 Files of `attnbench sweep` and of the PyTorch peers (`./run_all.sh peers`, backend torch-cpu
 or torch-cuda) are read alike. A Device is the hardware, not the backend: torch-cpu rows belong
 to the cpu device of the same host, torch-cuda rows to the cuda device of the same GPU.
 
-Required (the rest of a row is read when present, absent meaning null):
-  top level: schema_version == 1, preset, vanilla_kernel, environment (object), rows (array)
-  each row:  kernel, backend, axes{batch, heads, seq_len, head_dim, causal}, status
-             (ok / skipped / error), reason, time_ms (object or null; an ok row needs a
-             number in time_ms.median), peak_bytes (an ok row needs a number), vs_vanilla
-             (object or null)
+Beyond the schema: an ok row needs a positive time_ms.median and a peak_bytes. Fields a
+version 1 file lacks read as their defaults (precision fp32, seed 1234, absent meaning null).
 """
 
+import functools
 import json
 import math
+import pathlib
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "skipped", "error")
+SCHEMA_VERSIONS = (1, 2)
+SCHEMA_PATH = pathlib.Path(__file__).resolve().parents[1] / "results" / "schema.json"
+SCHEMA_NAME = "results/schema.json"
+MESSAGE_CHARS = 160  # a schema message quotes the value: long ones are cut
 # The axes every row has; vs_vanilla matches rows on exactly these (results/README.md).
 COMMON_AXES = ("batch", "heads", "seq_len", "head_dim", "causal")
 # The axes a figure holds fixed across kernels (seq_len is the x axis, causal the panel).
@@ -116,6 +118,7 @@ class Row:
     outputs_bytes: float = None
     prepared_bytes: float = None  # null in peers rows (torch has no workspace query)
     scratch_bytes: float = None
+    library_bytes: float = None  # schema 2: a library's memory outside the workspace (cuBLAS)
     index: int = 0  # position in its file
 
     @property
@@ -258,6 +261,54 @@ def device_of(backend, env):
     return Device(kind=kind, name=" ".join(name.split()), host=host)
 
 
+@functools.lru_cache(maxsize=1)
+def schema_validator():
+    """The validator of results/schema.json, built once."""
+    try:
+        from jsonschema import Draft202012Validator
+    except ImportError:
+        raise ResultsError("python3-jsonschema is not installed (Debian package python3-jsonschema; "
+                           "./run_all.sh installs it)")
+    try:
+        schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ResultsError(f"{SCHEMA_PATH}: cannot read the results schema: {e}")
+    # Its $id is relative; jsonschema 4.10 resolves "#/$defs/..." against it joined to itself,
+    # so the references are resolved in the document itself instead.
+    schema.pop("$id", None)
+    return Draft202012Validator(schema)
+
+
+def json_path_text(parts, doc):
+    """['rows', 3, 'axes'] -> 'rows[3] (lisa_base).axes'."""
+    out, node = "", doc
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("kernel"), str) and out.startswith("rows["):
+                out += f" ({node['kernel']})"
+        else:
+            out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "top level"
+
+
+def check_schema(doc, path):
+    """One line naming the file and the failing path when the file does not match."""
+    from jsonschema.exceptions import best_match
+    error = best_match(schema_validator().iter_errors(doc))
+    if error is None:
+        return
+    parts = list(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        parts, message = parts + missing[:1], "missing"
+    else:
+        message = error.message if len(error.message) <= MESSAGE_CHARS else error.message[:MESSAGE_CHARS] + "..."
+    raise ResultsError(f"{path}: does not match {SCHEMA_NAME} at {json_path_text(parts, doc)}: {message}")
+
+
 def load_results(path, order=0):
     """Reads and validates one file; returns (Source, [Row])."""
     doc = _read_json(path)
@@ -265,16 +316,10 @@ def load_results(path, order=0):
         raise ResultsError(f"{path}: not an attnbench results file (top level is not an object)")
     if "schema_version" not in doc:
         raise ResultsError(f"{path}: not an attnbench results file (no schema_version)")
-    if doc["schema_version"] != SCHEMA_VERSION:
-        raise ResultsError(f"{path}: schema_version {json.dumps(doc['schema_version'])} "
-                           f"is not supported (this tool reads {SCHEMA_VERSION})")
-    for key, kind in (("preset", str), ("vanilla_kernel", str), ("environment", dict),
-                      ("rows", list)):
-        if key not in doc:
-            raise ResultsError(f"{path}: missing top-level field '{key}'")
-        if not isinstance(doc[key], kind):
-            raise ResultsError(f"{path}: top-level field '{key}' should be "
-                               f"{'an object' if kind is dict else 'an array' if kind is list else 'a string'}")
+    if doc["schema_version"] not in SCHEMA_VERSIONS:
+        raise ResultsError(f"{path}: schema_version {json.dumps(doc['schema_version'])} is not "
+                           f"supported (this tool reads {', '.join(map(str, SCHEMA_VERSIONS))})")
+    check_schema(doc, path)
     source = Source(path=path, order=order, preset=doc["preset"],
                     vanilla_kernel=doc["vanilla_kernel"], environment=doc["environment"],
                     n_rows=len(doc["rows"]))
@@ -282,71 +327,26 @@ def load_results(path, order=0):
     return source, rows
 
 
-def _check_fields(r, fail):
-    """The fields every row has, and their types."""
-    for key in ("kernel", "backend", "axes", "status", "reason", "time_ms", "peak_bytes",
-                "vs_vanilla"):
-        if key not in r:
-            fail(f"missing field '{key}'")
-    for key in ("kernel", "backend", "status", "reason"):
-        if not isinstance(r[key], str):
-            fail(f"field '{key}' should be a string")
-    if r["status"] not in STATUSES:
-        fail(f"status '{r['status']}' is not one of {', '.join(STATUSES)}")
-    peer_of = r.get("peer_of") or []
-    if not isinstance(peer_of, list) or not all(isinstance(k, str) for k in peer_of):
-        fail("field 'peer_of' should be an array of kernel names")
-
-
-def _check_axes(axes, fail):
-    if not isinstance(axes, dict):
-        fail("field 'axes' should be an object")
-    for a in ("batch", "heads", "seq_len", "head_dim"):
-        if a not in axes:
-            fail(f"missing field 'axes.{a}'")
-        if not (isinstance(axes[a], int) and not isinstance(axes[a], bool)) or axes[a] <= 0:
-            fail(f"field 'axes.{a}' should be a positive integer")
-    if "causal" not in axes:
-        fail("missing field 'axes.causal'")
-    if not isinstance(axes["causal"], bool):
-        fail("field 'axes.causal' should be true or false")
-    for k, v in axes.items():
-        if isinstance(v, (dict, list)):
-            fail(f"field 'axes.{k}' should be a number, string or boolean")
-    if axes.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
-        fail(f"axes.precision '{axes['precision']}' is not one of {', '.join(PRECISIONS)}")
-
-
 def _parse_row(r, i, source, path):
-    if not isinstance(r, dict):
-        raise ResultsError(f"{path}: rows[{i}]: not an object")
-    name = r.get("kernel") if isinstance(r.get("kernel"), str) else "?"
-    where = f"rows[{i}] ({name})"
+    """A row the schema has accepted; what it cannot say (an ok row has a positive median and
+    a peak) is checked here."""
+    where = f"rows[{i}] ({r['kernel']})"
 
     def fail(msg):
         raise ResultsError(f"{path}: {where}: {msg}")
 
-    _check_fields(r, fail)
     axes = r["axes"]
-    _check_axes(axes, fail)
-
     ok = r["status"] == "ok"
-    t = r["time_ms"]
-    if t is not None and not isinstance(t, dict):
-        fail("field 'time_ms' should be an object or null")
-    t = t or {}
+    t = r["time_ms"] or {}
     median = _number_or_none(t.get("median"), f"{where}: time_ms.median", path)
     if ok and median is None:
         fail("status is ok but time_ms.median is missing or null")
-    if ok and median is not None and median <= 0:
+    if ok and median <= 0:
         fail("time_ms.median should be positive")
     peak = _number_or_none(r["peak_bytes"], f"{where}: peak_bytes", path)
     if ok and peak is None:
         fail("status is ok but peak_bytes is null")
-    vv = r["vs_vanilla"]
-    if vv is not None and not isinstance(vv, dict):
-        fail("field 'vs_vanilla' should be an object or null")
-    vv = vv or {}
+    vv = r.get("vs_vanilla") or {}
 
     def num(key, d=r):
         return _number_or_none(d.get(key), f"{where}: {key}", path)
@@ -372,7 +372,7 @@ def _parse_row(r, i, source, path):
         family=family_of(r, source), peer_of=tuple(r.get("peer_of") or ()),
         inputs_bytes=num("inputs_bytes"), outputs_bytes=num("outputs_bytes"),
         prepared_bytes=num("prepared_bytes"), scratch_bytes=num("scratch_bytes"),
-        index=i,
+        library_bytes=num("library_bytes"), index=i,
     )
 
 

@@ -64,9 +64,9 @@ class MalformedInputs(unittest.TestCase):
 
     def test_wrong_schema_version(self):
         doc = valid_doc()
-        doc["schema_version"] = 2
-        p = self.write_doc("v2.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "schema_version 2")
+        doc["schema_version"] = 3
+        p = self.write_doc("v3.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "schema_version 3 is not supported")
 
     def test_no_schema_version(self):
         doc = valid_doc()
@@ -82,13 +82,13 @@ class MalformedInputs(unittest.TestCase):
         doc = valid_doc()
         del doc["rows"]
         p = self.write_doc("norows.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "'rows'")
+        self.assert_one_line_error(self.run_plots(p), p, "does not match results/schema.json at rows: missing")
 
     def test_row_missing_status(self):
         doc = valid_doc()
         del doc["rows"][1]["status"]
         p = self.write_doc("nostatus.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "rows[1] (lisa_base)", "'status'")
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[1] (lisa_base).status: missing")
 
     def test_row_missing_axis(self):
         doc = valid_doc()
@@ -118,13 +118,39 @@ class MalformedInputs(unittest.TestCase):
         doc = valid_doc()
         doc["rows"][1]["axes"]["precision"] = "fp8"
         p = self.write_doc("prec.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "rows[1] (lisa_base)", "axes.precision 'fp8'")
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[1] (lisa_base).axes.precision: 'fp8' "
+                                   "is not one of ['fp32', 'tf32', 'bf16', 'fp16']")
 
     def test_peer_of_not_a_list(self):
         doc = valid_doc()
         doc["rows"][0]["peer_of"] = "vanilla_eager"
         p = self.write_doc("peer.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "rows[0]", "'peer_of'")
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[0] (vanilla_materialized).peer_of: "
+                                   "'vanilla_eager' is not of type 'array'")
+
+    def test_field_the_schema_does_not_know(self):
+        doc = valid_doc()
+        doc["rows"][1]["speedup"] = 3.0
+        p = self.write_doc("extra.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "does not match results/schema.json at "
+                                   "rows[1] (lisa_base): Additional properties are not allowed "
+                                   "('speedup' was unexpected)")
+
+    def test_environment_path_is_named(self):
+        doc = valid_doc()
+        doc["environment"]["gpu"] = {"memory_bytes": 1}
+        p = self.write_doc("gpu.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "at environment.gpu")
+
+    def test_row_without_a_peak_does_not_validate(self):
+        # The schema requires an integer peak_bytes on every row, also on a peers row that
+        # did not run (the peers writer leaves it null there: such files are refused).
+        doc = valid_doc()
+        doc["rows"][0].update(status="skipped", reason="torch 1.13.1 has no sdpa", time_ms=None,
+                              peak_bytes=None, backend="torch-cpu", kernel="torch_sdpa")
+        p = self.write_doc("nopeak.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[0] (torch_sdpa).peak_bytes: "
+                                   "None is not of type 'integer'")
 
     def test_directory(self):
         d = self.dir / "adir"
