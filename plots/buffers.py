@@ -2,7 +2,8 @@
 paper point, and why LISA's 78x memory claim is or is not reached against each baseline.
 
 Everything comes from the rows' memory fields. An attnbench row's peak_bytes is exact:
-inputs_bytes + outputs_bytes + prepared_bytes + scratch_bytes. A peers row has no workspace
+inputs_bytes + outputs_bytes + prepared_bytes + scratch_bytes (+ library_bytes, schema 2: the
+cuBLAS workspace a kernel that calls cuBLAS is charged). A peers row has no workspace
 query (prepared_bytes and scratch_bytes are null), so what it holds besides its inputs and
 output is its measured peak minus those two, and the paragraph says so. A vanilla kernel's
 buffer beyond inputs and output of at least one b*h*N*N score tensor is split into whole score
@@ -65,7 +66,8 @@ def buffers(r):
                  ("beyond inputs and output", r.peak_bytes - r.inputs_bytes - r.outputs_bytes)]
     else:
         parts = [("inputs", r.inputs_bytes), ("output", r.outputs_bytes),
-                 ("prepared", r.prepared_bytes), ("scratch", r.scratch_bytes)]
+                 ("prepared", r.prepared_bytes), ("scratch", r.scratch_bytes),
+                 ("library", r.library_bytes)]
     return sorted(((n, b) for n, b in parts if b is not None), key=lambda p: -p[1])
 
 

@@ -47,7 +47,7 @@ PAPER_PRECISION = DEFAULT_PRECISION
 # The authors' profiling: B=8 codebooks of W=16 codewords, no decay, no projections.
 PAPER_LISA = (("codebooks", 8), ("codewords", 16), ("decay", 0), ("projections", 0))
 LISA_AXES = tuple(a for a, _ in PAPER_LISA)
-PAPER_POINT_TEXT = ("b1 h1 N=65536 dh=1024 causal B=8 W=16 fp32")
+PAPER_POINT_TEXT = "b1 h1 N=65536 dh=1024 causal B=8 W=16 fp32"
 TORCH_LISA = "torch_lisa_ops"
 TORCH_EAGER = "torch_vanilla_eager"
 
