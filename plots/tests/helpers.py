@@ -41,10 +41,12 @@ def peers_environment(env, torch_version="2.3.1", threads=4, device="cuda"):
     return out
 
 
-def buffers(inputs, outputs, prepared=0, scratch=0):
-    """Exact memory fields; peak_bytes is their sum (as the tool writes it)."""
-    return {"inputs_bytes": inputs, "outputs_bytes": outputs, "prepared_bytes": prepared,
-            "scratch_bytes": scratch, "workspace_bytes": prepared + scratch}
+def buffers(inputs, outputs, prepared=0, scratch=0, library=0):
+    """Exact memory fields; peak_bytes is their sum (as the tool writes it). library_bytes
+    (schema 2: the cuBLAS workspace) only when given."""
+    out = {"inputs_bytes": inputs, "outputs_bytes": outputs, "prepared_bytes": prepared,
+           "scratch_bytes": scratch, "workspace_bytes": prepared + scratch}
+    return dict(out, library_bytes=library) if library else out
 
 
 def peer(kernel, peer_of, family, inputs=None, outputs=None, **kw):
@@ -59,21 +61,27 @@ def peer(kernel, peer_of, family, inputs=None, outputs=None, **kw):
 
 
 def default_buffers(peak, io):
-    """Memory fields that add up to `peak` when no others are given: inputs 3 io, output io,
-    the rest scratch (a peak below 4 io takes it out of the inputs)."""
-    peak = peak or 4 * io
-    inputs = min(3 * io, max(peak - io, 0))
-    return buffers(inputs, io, 0, peak - inputs - io)
+    """Memory fields that add up to `peak` when no others are given: output io, inputs 3 io,
+    the rest scratch (a smaller peak fills the output, then the inputs)."""
+    out = min(io, peak)
+    inputs = min(3 * io, peak - out)
+    return buffers(inputs, out, 0, peak - inputs - out)
 
 
 def row(kernel, backend="cpu", batch=1, heads=1, seq_len=128, head_dim=64, causal=True,
         status="ok", reason="", time_ms=None, peak_bytes=None, approx=None, params=None,
         memory=None, extra=None):
     """One row. time_ms: the median (the other statistics follow from it); peak_bytes: the
-    exact peak (from `memory`, helpers.buffers, when not given). `extra`: fields set last
-    (family, peer_of ...). vs_vanilla is filled in by attach_ratios."""
+    exact peak (from `memory`, helpers.buffers, when not given; a row that did not run and
+    has neither was refused by validate, and has zeros, as the tool writes it). `extra`:
+    fields set last (family, peer_of ...). vs_vanilla is filled in by attach_ratios."""
+    if memory is None and peak_bytes is None:
+        memory = buffers(0, 0) if status != "ok" else None
+        peak_bytes = None if memory else 4 * 4 * batch * heads * seq_len * head_dim
     if memory is not None and peak_bytes is None:
-        peak_bytes = memory["inputs_bytes"] + memory["outputs_bytes"] + memory["workspace_bytes"]
+        peak_bytes = (memory["inputs_bytes"] + memory["outputs_bytes"] + memory["workspace_bytes"]
+                      + memory.get("library_bytes", 0))
+    peak_bytes = int(round(peak_bytes))  # the schema's bytes are integers
     axes = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": head_dim,
             "causal": causal}
     axes.update(params or {})
@@ -116,8 +124,10 @@ def attach_ratios(rows, vanilla="vanilla_materialized"):
     return rows
 
 
-def document(rows, preset="sample", env=None, vanilla="vanilla_materialized"):
-    return {"schema_version": 1, "tool": "attnbench", "preset": preset,
+def document(rows, preset="sample", env=None, vanilla="vanilla_materialized", version=2,
+             tool="attnbench"):
+    """A results file (results/schema.json); version 1 files lack precision, seed, family."""
+    return {"schema_version": version, "tool": tool, "preset": preset,
             "vanilla_kernel": vanilla, "environment": env or environment(),
             "rows": attach_ratios(rows, vanilla)}
 

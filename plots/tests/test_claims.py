@@ -290,6 +290,31 @@ class SampleClaims(unittest.TestCase):
         self.assertIn("head_dim 1024", lisa[self.gpu].setting)
 
 
+class StoredH100Run(unittest.TestCase):
+    """results/reference/h100-paper-cuda.json, a real version 1 paper run (no vanilla_eager):
+    lisa_mini at the paper point, 0.986 ms and 321.7 MB, against vanilla_materialized."""
+
+    @classmethod
+    def setUpClass(cls):
+        path = h.PLOTS.parent / "results" / "reference" / "h100-paper-cuda.json"
+        cls.t = table(cl.claims_table(load_dataset([str(path)])))
+
+    def test_time_reproduced_against_the_single_buffer(self):
+        c = self.t[("time", "attnbench lisa*", "vanilla_materialized")]
+        self.assertEqual((c.verdict, c.measured), (an.REPRODUCED, "358.8x: 354 ms / 0.986 ms"))
+        self.assertEqual(c.lisa_side, "attnbench lisa* (lisa_mini)")
+
+    def test_memory_below_78x_against_the_single_buffer(self):
+        c = self.t[("memory", "attnbench lisa*", "vanilla_materialized")]
+        self.assertEqual((c.verdict, c.measured), (an.NOT_REPRODUCED, "56.9x: 18.3 GB / 321.7 MB"))
+        # vanilla_flash is smaller up to 2048 and did not run at 32768 and 65536.
+        self.assertEqual(self.t[("memory", "attnbench lisa*", "smallest exact vanilla")].crossover_n, 4096)
+
+    def test_no_eager_rows(self):
+        c = self.t[("memory", "attnbench lisa*", "vanilla_eager")]
+        self.assertEqual((c.verdict, c.reason), (an.NOT_MEASURABLE, "no vanilla_eager rows on this device"))
+
+
 class ReformerVerdicts(ClaimsCase):
     def rows(self, ratio):
         pt = dict(batch=1, heads=2, seq_len=128, head_dim=64, causal=True)

@@ -17,7 +17,10 @@ and verdict in them is known:
   sample_cuda_paper_peers.json  the PyTorch peers on the same GPU (torch-cuda): eager and
                             SDPA math skipped at 65536, SDPA flash (the fastest exact vanilla
                             there), torch_lisa_ops for the hard codes and for lisa_soft.
-  Each row's memory fields are exact (inputs + outputs + prepared + scratch = peak).
+  Each row's memory fields are exact (inputs + outputs + prepared + scratch = peak); a row
+  refused by validate (no bidirectional or cuda form) has zeros, as the tool writes it. The
+  peers file's rows that did not run also have peak_bytes 0: results/schema.json requires an
+  integer there. Every file validates against results/schema.json.
 
 Run from the repository root: /usr/bin/python3 plots/tests/data/make_sample.py
 """
@@ -88,6 +91,7 @@ def default_rows(backend, scale):
                 if n >= 2048:
                     rows.append(h.row("sinkhorn", status="error",
                                       reason="output has NaN (Sinkhorn iterations diverged)",
+                                      peak_bytes=linear_peak(b, hh, n, dh, 4 * n * 128),
                                       params={"block": 64}, **pt))
                 else:
                     rows.append(h.row("sinkhorn", time_ms=(0.05 + 1e-4 * n) * scale, approx=0.5,
@@ -251,14 +255,16 @@ def main():
     cuda_env = h.environment(host="gpubox", cpu="AMD EPYC 7R32", gpu=h.gpu(),
                              date="2025-06-02T09:00:00Z")
     paper_env = dict(cuda_env, date="2025-06-02T11:00:00Z")
-    dump(HERE / "sample_cpu_default.json", h.document(default_rows("cpu", 1.0), "default", cpu_env))
+    # A version 1 file: no precision, seed or family (read as fp32, 1234, by name).
+    dump(HERE / "sample_cpu_default.json",
+         h.document(default_rows("cpu", 1.0), "default", cpu_env, version=1))
     cuda_default = default_rows("cuda", 0.05)
     dump(HERE / "sample_cuda_default.json",
          h.document(cuda_default + bf16_rows(cuda_default), "default", cuda_env))
     dump(HERE / "sample_cuda_paper.json", h.document(paper_rows(), "paper", paper_env))
     dump(HERE / "sample_cuda_paper_peers.json",
          h.document(peers_rows(), "paper", h.peers_environment(dict(cuda_env, date="2025-06-02T12:00:00Z")),
-                    vanilla="torch_vanilla_eager"))
+                    vanilla="torch_vanilla_eager", tool="attnbench-peers"))
 
 
 if __name__ == "__main__":
