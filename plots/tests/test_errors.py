@@ -1,6 +1,7 @@
 """Malformed inputs: exit status 2 and one line "attnplots: error: FILE: why", no traceback."""
 
 import json
+import shutil
 import pathlib
 import subprocess
 import tempfile
@@ -142,15 +143,18 @@ class MalformedInputs(unittest.TestCase):
         p = self.write_doc("gpu.json", doc)
         self.assert_one_line_error(self.run_plots(p), p, "at environment.gpu")
 
-    def test_row_without_a_peak_does_not_validate(self):
-        # The schema requires an integer peak_bytes on every row, also on a peers row that
-        # did not run (the peers writer leaves it null there: such files are refused).
+    def test_row_with_a_bad_peak_does_not_validate(self):
+        # peak_bytes is an integer, or null on a peers row that did not run (torch has no
+        # workspace query to declare it); anything else is refused with its path.
         doc = valid_doc()
         doc["rows"][0].update(status="skipped", reason="torch 1.13.1 has no sdpa", time_ms=None,
                               peak_bytes=None, backend="torch-cpu", kernel="torch_sdpa")
-        p = self.write_doc("nopeak.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "at rows[0] (torch_sdpa).peak_bytes: "
-                                   "None is not of type 'integer'")
+        p = self.write_doc("nullpeak.json", doc)
+        self.assertEqual(self.run_plots(p).returncode, 0)
+        shutil.rmtree(self.dir / "out")  # the next run must write no report
+        doc["rows"][0]["peak_bytes"] = "lots"
+        p = self.write_doc("badpeak.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[0] (torch_sdpa).peak_bytes: ")
 
     def test_directory(self):
         d = self.dir / "adir"
