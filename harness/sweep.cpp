@@ -827,6 +827,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
         if (o.interrupted && o.interrupted->load()) throw Interrupted{};
       }
       row.measured_peak_bytes = runner.measured_peak_bytes();
+      apply_run_notes(runner.notes(), row);
       row.measured_peak_source = pt.backend == Backend::cuda ? "cuda_pool"
                                  : heap::interposed()        ? "heap"
                                                              : "counting_allocator";
@@ -934,7 +935,7 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
     Row row;
     try {
       auto& runner = runners[pt.backend];
-      if (!runner) runner = make_runner(pt.backend);
+      if (!runner) runner = make_runner(pt.backend, RunnerOptions{o.cuda_warm});
       row = run_point(pt, o, file.rows, *runner);
     } catch (const Interrupted&) {
       break;

@@ -90,6 +90,7 @@ struct SweepArgs {
   std::optional<double> min_time, max_point_seconds;
   std::optional<int> min_reps, max_reps, warmup, threads;
   bool dry_run = false, quiet = false, no_calibrate = false;
+  bool warm = false;  // cuda: keep L2 warm between samples (no flush)
   bool json = false;  // with dry_run: the plan as JSON (peers/)
 };
 
@@ -160,6 +161,8 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
     opt.device_memory_limit = opt.host_memory_limit;
   }
   opt.interrupted = &g_interrupted;
+  opt.cuda_warm = a.warm;
+  if (a.warm) opt.repro_extra = "--warm";
 
   const auto backends = resolve_backends(spec.backends);
   if (backends.empty()) throw InvalidProblem("no backend to run on");
@@ -368,6 +371,9 @@ int main(int argc, char** argv) {
                   "do not measure the sgemm rate and bandwidth first (rows then carry no "
                   "pct_of_peak)");
   sweep->add_flag("--quiet", sa.quiet, "no progress on stderr");
+  sweep->add_flag("--warm", sa.warm,
+                  "cuda: do not flush the L2 cache before each sample (default: every sample "
+                  "starts cold)");
 
   // list
   bool list_json = false;
