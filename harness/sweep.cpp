@@ -1,6 +1,7 @@
 #include "sweep.hpp"
 
 #include "calibrate.hpp"
+#include "correctness.hpp"
 
 #include <cblas.h>
 #include <omp.h>
@@ -881,7 +882,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
     row.check_seconds = seconds_since(t_check);
     row.correctness_rel_l2 = acc.correctness_rel_l2;
     row.correctness_rows = acc.correctness_rows;
-    if (acc.correctness_rel_l2) row.correctness_tolerance = correctness_tolerance(p.precision, p.seq_len);
+    judge_correctness(row);
     row.approx_rel_l2 = acc.approx_rel_l2;
     row.approx_cosine = acc.approx_cosine;
     row.approx_rows = acc.approx_rows;
@@ -918,7 +919,6 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
     if (!have.count(pt.key())) todo.push_back(&pt);
 
   std::map<Backend, std::unique_ptr<BackendRunner>> runners;
-  const Calibration calib = calibration_from_json(file.environment.calibration);
   const auto t0 = Clock::now();
   size_t ran = 0;
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -950,18 +950,7 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
                                                                            : default_timing(pt.backend),
                                                 o));
     }
-    if (row.status == "ok" && row.time && row.backend == Backend::cpu && calib.valid()) {
-      const Roofline rf = roofline(row.flops, row.min_bytes, row.time->median, calib);
-      row.roofline_bound = rf.bound;
-      row.floor_ms = rf.floor_ms;
-      row.pct_of_peak = rf.pct_of_peak;
-      for (PhaseRow& ph : row.phases) {
-        if (!(ph.flops > 0 || ph.bytes > 0) || !(ph.ms > 0)) continue;
-        const Roofline prf = roofline(ph.flops, ph.bytes, ph.ms, calib);
-        ph.bound = prf.bound;
-        ph.pct_of_peak = prf.pct_of_peak;
-      }
-    }
+    if (row.status == "ok" && row.time) fill_roofline(row, file.environment.calibration);
     // an error row of an earlier run of this point is replaced
     const std::string key = row_key(row);
     size_t at = 0;
