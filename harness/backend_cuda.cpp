@@ -418,13 +418,15 @@ RunNotes CudaRunner::notes() const {
   const size_t device = free_at_reset_ > now_free ? free_at_reset_ - now_free : 0;
   n.measured_device_bytes = device;
   // Beyond the pool's peak by more than allocator granularity: memory taken outside the pool
-  // (a library's own allocation, module loading on a kernel's first use, another process).
+  // (a library's own allocation; at a kernel's first use, the runtime loading its module or
+  // growing the local-memory reservation for its threads; another process).
   constexpr size_t kSlack = size_t(64) << 20;
   const size_t pool = measured_peak_bytes();
   if (device > pool + kSlack)
     n.warnings.push_back(fmt::format(
         "device memory in use grew by {} during the point, {} more than the pool's peak: "
-        "memory allocated outside the pool (a library, module loading, or another process)",
+        "memory allocated outside the pool (a library; the runtime at a kernel's first use: "
+        "module loading, local memory for its threads; or another process)",
         device, device - pool));
   return n;
 }
