@@ -1,6 +1,7 @@
 #include "sweep.hpp"
 
 #include "calibrate.hpp"
+#include "correctness.hpp"
 
 #include <cblas.h>
 #include <omp.h>
@@ -827,6 +828,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
         if (o.interrupted && o.interrupted->load()) throw Interrupted{};
       }
       row.measured_peak_bytes = runner.measured_peak_bytes();
+      apply_run_notes(runner.notes(), row);
       row.measured_peak_source = pt.backend == Backend::cuda ? "cuda_pool"
                                  : heap::interposed()        ? "heap"
                                                              : "counting_allocator";
@@ -880,7 +882,7 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
     row.check_seconds = seconds_since(t_check);
     row.correctness_rel_l2 = acc.correctness_rel_l2;
     row.correctness_rows = acc.correctness_rows;
-    if (acc.correctness_rel_l2) row.correctness_tolerance = correctness_tolerance(p.precision, p.seq_len);
+    judge_correctness(row);
     row.approx_rel_l2 = acc.approx_rel_l2;
     row.approx_cosine = acc.approx_cosine;
     row.approx_rows = acc.approx_rows;
@@ -917,7 +919,6 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
     if (!have.count(pt.key())) todo.push_back(&pt);
 
   std::map<Backend, std::unique_ptr<BackendRunner>> runners;
-  const Calibration calib = calibration_from_json(file.environment.calibration);
   const auto t0 = Clock::now();
   size_t ran = 0;
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -934,7 +935,7 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
     Row row;
     try {
       auto& runner = runners[pt.backend];
-      if (!runner) runner = make_runner(pt.backend);
+      if (!runner) runner = make_runner(pt.backend, RunnerOptions{o.cuda_warm});
       row = run_point(pt, o, file.rows, *runner);
     } catch (const Interrupted&) {
       break;
@@ -949,18 +950,7 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
                                                                            : default_timing(pt.backend),
                                                 o));
     }
-    if (row.status == "ok" && row.time && row.backend == Backend::cpu && calib.valid()) {
-      const Roofline rf = roofline(row.flops, row.min_bytes, row.time->median, calib);
-      row.roofline_bound = rf.bound;
-      row.floor_ms = rf.floor_ms;
-      row.pct_of_peak = rf.pct_of_peak;
-      for (PhaseRow& ph : row.phases) {
-        if (!(ph.flops > 0 || ph.bytes > 0) || !(ph.ms > 0)) continue;
-        const Roofline prf = roofline(ph.flops, ph.bytes, ph.ms, calib);
-        ph.bound = prf.bound;
-        ph.pct_of_peak = prf.pct_of_peak;
-      }
-    }
+    if (row.status == "ok" && row.time) fill_roofline(row, file.environment.calibration);
     // an error row of an earlier run of this point is replaced
     const std::string key = row_key(row);
     size_t at = 0;

@@ -6,7 +6,8 @@
 //                  [--param key=value ...]
 //   attnbench export --kernel NAME --out DIR [--axis name=value ...]   (for peers/)
 //   attnbench compare BASE.json NEW.json [--threshold 10%] [--alpha 0.05] [--markdown]
-//   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth
+//   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth (and the
+//                                              GPU's GEMM rates, bandwidth and clocks)
 // Every bad input gives a one-line message on stderr and a non-zero exit (2; compare exits 1
 // for a regression). The results schema is results/README.md.
 #include <unistd.h>
@@ -90,6 +91,7 @@ struct SweepArgs {
   std::optional<double> min_time, max_point_seconds;
   std::optional<int> min_reps, max_reps, warmup, threads;
   bool dry_run = false, quiet = false, no_calibrate = false;
+  bool warm = false;  // cuda: keep L2 warm between samples (no flush)
   bool json = false;  // with dry_run: the plan as JSON (peers/)
 };
 
@@ -99,6 +101,25 @@ std::string default_out_path(const std::string& preset) {
   std::string path = stem + ".json";
   for (int i = 2; std::filesystem::exists(path); ++i) path = fmt::format("{}-{}.json", stem, i);
   return path;
+}
+
+// The GPU's ceilings into environment.calibration.gpu; a failure is reported, not fatal (cuda
+// rows then carry no roofline figures).
+void calibrate_gpu_into(ojson& calibration, bool quiet) {
+  try {
+    const auto g = calibrate_gpu(false);
+    if (!g) return;
+    if (!calibration.is_object()) calibration = ojson::object();
+    calibration["gpu"] = to_json(*g);
+    if (!quiet)
+      fmt::print(stderr, "attnbench: GPU calibration: GEMM fp32 {:.1f}, tf32 {:.1f}, bf16 {:.1f}, "
+                         "fp16 {:.1f} TFLOP/s, copy {:.0f} GB/s\n",
+                 g->gemm_rate(Precision::fp32) / 1e3, g->gemm_rate(Precision::tf32) / 1e3,
+                 g->gemm_rate(Precision::bf16) / 1e3, g->gemm_rate(Precision::fp16) / 1e3,
+                 g->bandwidth_gbs);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "attnbench: warning: GPU calibration failed: {}\n", e.what());
+  }
 }
 
 int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
@@ -160,6 +181,8 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
     opt.device_memory_limit = opt.host_memory_limit;
   }
   opt.interrupted = &g_interrupted;
+  opt.cuda_warm = a.warm;
+  if (a.warm) opt.repro_extra = "--warm";
 
   const auto backends = resolve_backends(spec.backends);
   if (backends.empty()) throw InvalidProblem("no backend to run on");
@@ -202,6 +225,16 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
       fmt::print(stderr, "attnbench: calibration: sgemm {:.1f} GFLOP/s ({} threads), copy {:.1f} GB/s\n",
                  c.sgemm_gflops, c.threads, c.bandwidth_gbs);
   }
+  const bool has_cuda = std::find(backends.begin(), backends.end(), Backend::cuda) != backends.end();
+  if (has_cuda) {
+    const std::string policy = a.warm ? "warm" : "cold";
+    if (!file.environment.cuda_cache_policy.empty() && file.environment.cuda_cache_policy != policy)
+      fmt::print(stderr, "attnbench: warning: {} was measured with a {} L2, this run is {}\n",
+                 out, file.environment.cuda_cache_policy, policy);
+    if (file.environment.cuda_cache_policy.empty()) file.environment.cuda_cache_policy = policy;
+  }
+  if (has_cuda && !a.no_calibrate && !gpu_calibration_from_json(file.environment.calibration))
+    calibrate_gpu_into(file.environment.calibration, a.quiet);
   write_results(out, file);  // fail early on an unwritable path
 
   std::signal(SIGINT, on_interrupt);
@@ -368,6 +401,9 @@ int main(int argc, char** argv) {
                   "do not measure the sgemm rate and bandwidth first (rows then carry no "
                   "pct_of_peak)");
   sweep->add_flag("--quiet", sa.quiet, "no progress on stderr");
+  sweep->add_flag("--warm", sa.warm,
+                  "cuda: do not flush the L2 cache before each sample (default: every sample "
+                  "starts cold)");
 
   // list
   bool list_json = false;
@@ -410,7 +446,8 @@ int main(int argc, char** argv) {
   // calibrate
   bool cal_quick = false, cal_json = false;
   auto* cal = app.add_subcommand("calibrate", "measure this machine's sgemm rate (all threads and "
-                                              "one) and copy bandwidth");
+                                              "one) and copy bandwidth, and a GPU's cuBLAS GEMM "
+                                              "rates, copy bandwidth and clocks");
   cal->add_flag("--quick", cal_quick, "smaller sizes (less accurate, well under a second)");
   cal->add_flag("--json", cal_json, "machine-readable output");
 
@@ -451,8 +488,11 @@ int main(int argc, char** argv) {
     }
     if (*cal) {
       const Calibration c = calibrate(cal_quick);
+      const auto g = calibrate_gpu(cal_quick);  // nullopt without a device
       if (cal_json) {
-        fmt::print("{}\n", to_json(c).dump(2));
+        nlohmann::json j = to_json(c);
+        if (g) j["gpu"] = to_json(*g);
+        fmt::print("{}\n", j.dump(2));
       } else {
         fmt::print("{}, {} threads\n", sysinfo::cpu_model(), c.threads);
         fmt::print("sgemm ({0} x {0} x {0}):  {1:.1f} GFLOP/s all threads, {2:.1f} GFLOP/s one thread\n",
@@ -462,6 +502,7 @@ int main(int argc, char** argv) {
         fmt::print("machine balance:         {:.1f} FLOP per byte ({:.1f} s to calibrate)\n",
                    c.bandwidth_gbs > 0 ? c.sgemm_gflops / c.bandwidth_gbs : 0.0, c.seconds);
       }
+      if (g && !cal_json) fmt::print("\n{}", describe(*g));
       return 0;
     }
     if (*compare) {
