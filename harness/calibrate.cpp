@@ -146,15 +146,56 @@ Calibration calibration_from_json(const nlohmann::json& j) {
   return c;
 }
 
-Roofline roofline(double flops, double bytes, double time_ms, const Calibration& c) {
+Roofline roofline_at(double flops, double bytes, double time_ms, double gflops, double gbs) {
   Roofline r;
-  if (!c.valid()) return r;
-  const double compute_ms = flops / (c.sgemm_gflops * 1e9) * 1e3;
-  const double memory_ms = bytes / (c.bandwidth_gbs * 1e9) * 1e3;
+  if (!(gflops > 0) || !(gbs > 0)) return r;
+  const double compute_ms = flops / (gflops * 1e9) * 1e3;
+  const double memory_ms = bytes / (gbs * 1e9) * 1e3;
   r.bound = compute_ms >= memory_ms ? "compute" : "memory";
   r.floor_ms = std::max(compute_ms, memory_ms);
   r.pct_of_peak = time_ms > 0 ? 100.0 * r.floor_ms / time_ms : 0.0;
   return r;
+}
+
+Roofline roofline(double flops, double bytes, double time_ms, const Calibration& c) {
+  if (!c.valid()) return {};
+  return roofline_at(flops, bytes, time_ms, c.sgemm_gflops, c.bandwidth_gbs);
+}
+
+namespace {
+// The (GFLOP/s, GB/s) ceilings a row is read against, or nullopt.
+std::optional<std::pair<double, double>> ceilings_for(const Row& r, const ojson& calibration) {
+  if (r.backend == Backend::cpu) {
+    const Calibration c = calibration_from_json(calibration);
+    if (!c.valid()) return std::nullopt;
+    return std::pair{c.sgemm_gflops, c.bandwidth_gbs};
+  }
+  const auto g = gpu_calibration_from_json(calibration);
+  if (!g || !(g->gemm_rate(r.problem.precision) > 0)) return std::nullopt;
+  return std::pair{g->gemm_rate(r.problem.precision), g->bandwidth_gbs};
+}
+}  // namespace
+
+Roofline roofline_for(const Row& r, const ojson& calibration) {
+  if (r.status != "ok" || !r.time) return {};
+  const auto c = ceilings_for(r, calibration);
+  if (!c) return {};
+  return roofline_at(r.flops, r.min_bytes, r.time->median, c->first, c->second);
+}
+
+void fill_roofline(Row& r, const ojson& calibration) {
+  const Roofline rf = roofline_for(r, calibration);
+  if (rf.bound.empty()) return;
+  r.roofline_bound = rf.bound;
+  r.floor_ms = rf.floor_ms;
+  r.pct_of_peak = rf.pct_of_peak;
+  const auto c = ceilings_for(r, calibration);
+  for (PhaseRow& ph : r.phases) {
+    if (!(ph.flops > 0 || ph.bytes > 0) || !(ph.ms > 0)) continue;
+    const Roofline prf = roofline_at(ph.flops, ph.bytes, ph.ms, c->first, c->second);
+    ph.bound = prf.bound;
+    ph.pct_of_peak = prf.pct_of_peak;
+  }
 }
 
 }  // namespace attnbench

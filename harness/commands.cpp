@@ -132,8 +132,11 @@ int run_eval_command(EvalArgs a) {
 
 int run_calibrate_command(const CalibrateArgs& a) {
   const Calibration c = calibrate(a.quick);
+  const auto g = calibrate_gpu(a.quick);  // nullopt without a device
   if (a.json) {
-    fmt::print("{}\n", to_json(c).dump(2));
+    nlohmann::json j = to_json(c);
+    if (g) j["gpu"] = to_json(*g);
+    fmt::print("{}\n", j.dump(2));
     return 0;
   }
   fmt::print("{}, {} threads\n", sysinfo::cpu_model(), c.threads);
@@ -143,6 +146,7 @@ int run_calibrate_command(const CalibrateArgs& a) {
              c.bandwidth_gbs, format_bytes(double(c.copy_bytes)));
   fmt::print("machine balance:         {:.1f} FLOP per byte ({:.1f} s to calibrate)\n",
              c.bandwidth_gbs > 0 ? c.sgemm_gflops / c.bandwidth_gbs : 0.0, c.seconds);
+  if (g) fmt::print("\n{}", describe(*g));
   return 0;
 }
 

@@ -21,6 +21,7 @@ struct RunOptions {
   size_t host_memory_limit = 0;      // bytes; 0 = 80 % of physical memory
   size_t device_memory_limit = 0;    // bytes; 0 = 80 % of the device's memory
   int threads = 0;                   // cpu threads; 0 = every OpenMP thread
+  bool cuda_warm = false;            // cuda: no L2 flush before the samples (--warm)
   // cpu: this machine's sgemm rate (GFLOP/s) behind the a-priori lower bound of a point's time
   // (flops / (2 x rate) per run); 0 = run_sweep measures it (when max_point_seconds > 0)
   double cpu_sgemm_gflops = 0;

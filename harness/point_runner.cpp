@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "correctness.hpp"
 #include "heap.hpp"
 #include "inputs.hpp"
 
@@ -85,8 +86,11 @@ void take_samples(std::vector<double>& samples, BackendRunner& runner, const Poi
   }
 }
 
+// The measured peak, and how the runner measured the point (timing method, cache, device
+// memory, warnings).
 void record_measured_peak(Row& row, BackendRunner& runner, Backend b) {
   row.measured_peak_bytes = runner.measured_peak_bytes();
+  apply_run_notes(runner.notes(), row);
   row.measured_peak_source = b == Backend::cuda ? "cuda_pool"
                              : heap::interposed() ? "heap"
                                                   : "counting_allocator";
@@ -177,8 +181,7 @@ void record_accuracy(Row& row, const Point& pt, const HostInputs& in, const std:
   row.check_seconds = std::chrono::duration<double>(Clock::now() - t_check).count();
   row.correctness_rel_l2 = acc.correctness_rel_l2;
   row.correctness_rows = acc.correctness_rows;
-  if (acc.correctness_rel_l2)
-    row.correctness_tolerance = correctness_tolerance(pt.problem.precision, pt.problem.seq_len);
+  judge_correctness(row);
   row.approx_rel_l2 = acc.approx_rel_l2;
   row.approx_cosine = acc.approx_cosine;
   row.approx_rows = acc.approx_rows;

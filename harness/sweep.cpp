@@ -46,7 +46,7 @@ std::optional<Row> run_one(const Point& pt, const RunOptions& o, const std::vect
                            std::map<Backend, std::unique_ptr<BackendRunner>>& runners) {
   try {
     auto& runner = runners[pt.backend];
-    if (!runner) runner = make_runner(pt.backend);
+    if (!runner) runner = make_runner(pt.backend, RunnerOptions{o.cuda_warm});
     return run_point(pt, o, done, *runner);
   } catch (const SweepInterrupted&) {
     return std::nullopt;
@@ -55,22 +55,6 @@ std::optional<Row> run_one(const Point& pt, const RunOptions& o, const std::vect
     row.status = "error";
     row.reason = e.what();
     return row;
-  }
-}
-
-// cpu rows with a calibration: the binding ceiling, the floor time and the percentage of peak,
-// of the row and of each phase with counted work.
-void apply_roofline(Row& row, const Calibration& calib) {
-  if (row.status != "ok" || !row.time || row.backend != Backend::cpu || !calib.valid()) return;
-  const Roofline rf = roofline(row.flops, row.min_bytes, row.time->median, calib);
-  row.roofline_bound = rf.bound;
-  row.floor_ms = rf.floor_ms;
-  row.pct_of_peak = rf.pct_of_peak;
-  for (PhaseRow& ph : row.phases) {
-    if (!(ph.flops > 0 || ph.bytes > 0) || !(ph.ms > 0)) continue;
-    const Roofline prf = roofline(ph.flops, ph.bytes, ph.ms, calib);
-    ph.bound = prf.bound;
-    ph.pct_of_peak = prf.pct_of_peak;
   }
 }
 
@@ -105,7 +89,6 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
   const RunOptions o = with_sgemm_rate(opt, points);
   const std::vector<const Point*> todo = pending_points(points, file);
   std::map<Backend, std::unique_ptr<BackendRunner>> runners;
-  const Calibration calib = calibration_from_json(file.environment.calibration);
   const auto t0 = Clock::now();
   size_t ran = 0;
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -114,7 +97,7 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
     if (o.interrupted && o.interrupted->load()) break;
     std::optional<Row> row = run_one(*todo[i], o, file.rows, runners);
     if (!row) break;
-    apply_roofline(*row, calib);
+    if (row->status == "ok" && row->time) fill_roofline(*row, file.environment.calibration);
     const Row& stored = store_row(file, std::move(*row));
     ++ran;
     fill_vs_vanilla(file);

@@ -78,6 +78,29 @@ void announce(const std::vector<Point>& points, const SweepSpec& spec, const Sha
              spec.name, part, join(on, "; "), out);
 }
 
+bool has_backend(const std::vector<Backend>& backends, Backend b) {
+  return std::find(backends.begin(), backends.end(), b) != backends.end();
+}
+
+// The GPU's ceilings into environment.calibration.gpu; a failure is reported, not fatal (cuda
+// rows then carry no roofline figures).
+void calibrate_gpu_into(ojson& calibration, bool quiet) {
+  try {
+    const auto g = calibrate_gpu(false);
+    if (!g) return;
+    if (!calibration.is_object()) calibration = ojson::object();
+    calibration["gpu"] = to_json(*g);
+    if (!quiet)
+      fmt::print(stderr, "attnbench: GPU calibration: GEMM fp32 {:.1f}, tf32 {:.1f}, bf16 {:.1f}, "
+                         "fp16 {:.1f} TFLOP/s, copy {:.0f} GB/s\n",
+                 g->gemm_rate(Precision::fp32) / 1e3, g->gemm_rate(Precision::tf32) / 1e3,
+                 g->gemm_rate(Precision::bf16) / 1e3, g->gemm_rate(Precision::fp16) / 1e3,
+                 g->bandwidth_gbs);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "attnbench: warning: GPU calibration failed: {}\n", e.what());
+  }
+}
+
 // The point about to run: a bar on a terminal, nothing otherwise.
 void print_start(const SweepProgress& p) {
   const size_t width = 24, filled = p.total ? width * p.index / p.total : 0;
@@ -129,6 +152,8 @@ RunOptions run_options(const SweepArgs& a, const SweepSpec& spec, int threads) {
   o.max_point_seconds = a.max_point_seconds ? *a.max_point_seconds : spec.max_point_seconds;
   if (o.max_point_seconds < 0) throw InvalidProblem("--max-point-seconds must be >= 0");
   o.threads = threads;
+  o.cuda_warm = a.warm;
+  if (a.warm) o.repro_extra = "--warm";
   if (!a.memory_limit.empty()) {
     o.host_memory_limit = parse_bytes(a.memory_limit);
     o.device_memory_limit = o.host_memory_limit;
@@ -194,14 +219,28 @@ void start_results_file(ResultsFile& file, const SweepArgs& a, const SweepSpec& 
 
 void calibrate_for_sweep(ResultsFile& file, RunOptions& o, const std::vector<Backend>& backends,
                          const SweepArgs& a) {
-  const bool has_cpu = std::find(backends.begin(), backends.end(), Backend::cpu) != backends.end();
-  if (!has_cpu || a.no_calibrate || !file.environment.calibration.is_null()) return;
-  const Calibration c = calibrate(false);
-  file.environment.calibration = to_json(c);
-  o.cpu_sgemm_gflops = c.sgemm_gflops;
-  if (!a.quiet)
-    fmt::print(stderr, "attnbench: calibration: sgemm {:.1f} GFLOP/s ({} threads), copy {:.1f} GB/s\n",
-               c.sgemm_gflops, c.threads, c.bandwidth_gbs);
+  if (a.no_calibrate) return;
+  if (has_backend(backends, Backend::cpu) && file.environment.calibration.is_null()) {
+    const Calibration c = calibrate(false);
+    file.environment.calibration = to_json(c);
+    o.cpu_sgemm_gflops = c.sgemm_gflops;
+    if (!a.quiet)
+      fmt::print(stderr, "attnbench: calibration: sgemm {:.1f} GFLOP/s ({} threads), copy {:.1f} GB/s\n",
+                 c.sgemm_gflops, c.threads, c.bandwidth_gbs);
+  }
+  if (has_backend(backends, Backend::cuda) && !gpu_calibration_from_json(file.environment.calibration))
+    calibrate_gpu_into(file.environment.calibration, a.quiet);
+}
+
+void record_cache_policy(ResultsFile& file, const std::vector<Backend>& backends,
+                         const SweepArgs& a, const std::string& out) {
+  if (!has_backend(backends, Backend::cuda)) return;
+  const std::string policy = a.warm ? "warm" : "cold";
+  std::string& recorded = file.environment.cuda_cache_policy;
+  if (!recorded.empty() && recorded != policy)
+    fmt::print(stderr, "attnbench: warning: {} was measured with a {} L2, this run is {}\n", out,
+               recorded, policy);
+  if (recorded.empty()) recorded = policy;
 }
 
 const std::atomic<bool>* install_interrupt_handlers() {
@@ -242,6 +281,7 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
   const std::string out = output_path(a, spec.name);
   start_results_file(file, a, expanded_spec(spec, backends, opt), shard, threads, cmdline);
   calibrate_for_sweep(file, opt, backends, a);
+  record_cache_policy(file, backends, a, out);
   write_results(out, file);  // fail early on an unwritable path
   opt.interrupted = install_interrupt_handlers();
   announce(points, spec, shard, backends, out);

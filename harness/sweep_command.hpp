@@ -19,6 +19,7 @@ struct SweepArgs {
   std::optional<double> min_time, max_point_seconds;
   std::optional<int> min_reps, max_reps, warmup, threads;
   bool dry_run = false, quiet = false, no_calibrate = false;
+  bool warm = false;  // cuda: keep L2 warm between samples (no flush)
   bool json = false;  // with dry_run: the plan as JSON (peers/)
 };
 
@@ -46,10 +47,15 @@ std::string output_path(const SweepArgs& a, const std::string& preset);
 // resumes, with a warning on stderr when it runs on another machine.
 void start_results_file(ResultsFile& file, const SweepArgs& a, const SweepSpec& expanded,
                         const Shard& shard, int threads, const std::string& cmdline);
-// The ceilings every cpu row's pct_of_peak is read against, measured once per results file
-// (unless --no-calibrate); their sgemm rate also feeds the lower bound of a point's time.
+// The ceilings every row's pct_of_peak is read against, measured once per results file
+// (unless --no-calibrate): the cpu's, whose sgemm rate also feeds the lower bound of a point's
+// time, and the GPU's (a failure there is a warning: cuda rows then carry no roofline).
 void calibrate_for_sweep(ResultsFile& file, RunOptions& o, const std::vector<Backend>& backends,
                          const SweepArgs& a);
+// cuda: the L2 policy of the samples (cold, or warm with --warm) in the environment, with a
+// warning when a resumed file was measured with the other one.
+void record_cache_policy(ResultsFile& file, const std::vector<Backend>& backends,
+                         const SweepArgs& a, const std::string& out);
 
 // SIGINT and SIGTERM set the returned flag (the sweep stops after the point); a second one
 // ends the process at once.

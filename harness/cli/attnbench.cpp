@@ -6,7 +6,8 @@
 //                  [--param key=value ...]
 //   attnbench export --kernel NAME --out DIR [--axis name=value ...]   (for peers/)
 //   attnbench compare BASE.json NEW.json [--threshold 10%] [--alpha 0.05] [--markdown]
-//   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth
+//   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth (and the
+//                                              GPU's GEMM rates, bandwidth and clocks)
 //   attnbench merge FILES... --out FILE        join the shards (results files) of one sweep
 // This file only declares the options; each subcommand is one call into the harness library
 // (sweep_command.hpp, commands.hpp, export.hpp, merge.hpp). Every bad input gives a one-line message on
@@ -67,6 +68,9 @@ Command add_sweep(CLI::App& app, SweepArgs& a, const std::string& cmdline) {
   s->add_flag("--no-calibrate", a.no_calibrate,
               "do not measure the sgemm rate and bandwidth first (rows then carry no pct_of_peak)");
   s->add_flag("--quiet", a.quiet, "no progress on stderr");
+  s->add_flag("--warm", a.warm,
+              "cuda: do not flush the L2 cache before each sample (default: every sample starts "
+              "cold)");
   return {s, [&a, &cmdline] { return run_sweep_command(a, cmdline); }};
 }
 
@@ -109,7 +113,8 @@ Command add_compare(CLI::App& app, CompareArgs& a) {
 
 Command add_calibrate(CLI::App& app, CalibrateArgs& a) {
   auto* s = app.add_subcommand("calibrate", "measure this machine's sgemm rate (all threads and "
-                                            "one) and copy bandwidth");
+                                            "one) and copy bandwidth, and a GPU's cuBLAS GEMM "
+                                            "rates, copy bandwidth and clocks");
   s->add_flag("--quick", a.quick, "smaller sizes (less accurate, well under a second)");
   s->add_flag("--json", a.json, "machine-readable output");
   return {s, [&a] { return run_calibrate_command(a); }};

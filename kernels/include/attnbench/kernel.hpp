@@ -119,6 +119,10 @@ class Kernel {
   // True when run() reports its phases to ExecContext::phases (phases.hpp); the harness then
   // makes one extra, untimed profiling run per point.
   virtual bool profiles_phases() const { return false; }
+  // True when prepare or run calls cuBLAS for this problem. The cuda runner then gives the
+  // cuBLAS handle its workspace from the point's memory pool and reports it as the row's
+  // library_bytes, the same for every such kernel (docs/measurement.md section 4.1).
+  virtual bool uses_cublas(const Problem& p) const { return false; }
   virtual double min_bytes(const Problem& p) const;
 
   // float64 evaluation of the same function on the chosen rows, from host inputs, written to
