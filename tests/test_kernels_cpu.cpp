@@ -152,7 +152,7 @@ TEST_CASE("the registry lists the foundation kernels on the cpu backend", "[regi
                     Catch::Contains("unknown kernel 'no_such_kernel'"));
 }
 
-TEST_CASE("axes are set and read by name; other names are method parameters", "[problem]") {
+TEST_CASE("axes are set and read by name, other names are method parameters", "[problem]") {
   Problem p;
   set_axis(p, "codewords", 32);
   CHECK(p.int_param("codewords") == 32);

@@ -108,7 +108,7 @@ TEST_CASE("performer: approximation error against vanilla falls as features grow
   }
 }
 
-TEST_CASE("performer: the seed fixes the features; another seed changes them",
+TEST_CASE("performer: the seed fixes the features, another seed changes them",
           "[linear][performer]") {
   const Kernel& k = cpu_kernel("performer");
   Problem p = shape(k, 2, 2, 100, 16, true);

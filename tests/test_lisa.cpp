@@ -231,7 +231,7 @@ TEST_CASE("vanilla_flash equals vanilla_materialized", "[vanilla]") {
   CHECK(std::sqrt(num / den) < 1e-5);
 }
 
-TEST_CASE("vanilla_materialized keeps one b*h*N*N buffer; vanilla_flash none of size N^2",
+TEST_CASE("vanilla_materialized keeps one b*h*N*N buffer, vanilla_flash none of size N^2",
           "[vanilla]") {
   Problem p;
   p.batch = 2;
