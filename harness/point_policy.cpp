@@ -73,23 +73,33 @@ std::optional<std::string> memory_skip_reason(const Kernel& k, const Problem& p,
 
 namespace {
 
-// The done ok rows of the same kernel, backend and axes as `pt` at a smaller seq_len, by
-// seq_len ascending.
-std::vector<const Row*> smaller_done_points(const Point& pt, const std::vector<Row>& done) {
-  Problem probe = pt.problem;
+// Where a point's finished smaller neighbours are found: the key of a row without its seq_len.
+std::string key_without_seq_len(const std::string& kernel, Backend b, Problem p) {
+  p.seq_len = 0;
+  return point_key(kernel, b, p);
+}
+
+}  // namespace
+
+DoneIndex::DoneIndex(const std::vector<Row>& done) {
+  for (const Row& r : done)
+    if (r.status == "ok" && r.time && r.time->median > 0)
+      by_shape_[key_without_seq_len(r.kernel, r.backend, r.problem)].push_back(&r);
+  for (auto& [key, rows] : by_shape_)
+    std::sort(rows.begin(), rows.end(),
+              [](const Row* a, const Row* b) { return a->problem.seq_len < b->problem.seq_len; });
+}
+
+std::vector<const Row*> DoneIndex::smaller(const Point& pt) const {
+  const auto it = by_shape_.find(key_without_seq_len(pt.kernel->info().name, pt.backend, pt.problem));
+  if (it == by_shape_.end()) return {};
   std::vector<const Row*> same;
-  for (const Row& r : done) {
-    if (r.status != "ok" || !r.time || !(r.time->median > 0)) continue;
-    if (r.kernel != pt.kernel->info().name || r.backend != pt.backend) continue;
-    if (r.problem.seq_len >= pt.problem.seq_len) continue;
-    probe.seq_len = r.problem.seq_len;
-    if (point_key(r.kernel, r.backend, probe) != row_key(r)) continue;
-    same.push_back(&r);
-  }
-  std::sort(same.begin(), same.end(),
-            [](const Row* a, const Row* b) { return a->problem.seq_len < b->problem.seq_len; });
+  for (const Row* r : it->second)
+    if (r->problem.seq_len < pt.problem.seq_len) same.push_back(r);
   return same;
 }
+
+namespace {
 
 // How a run's time grows with N: N^2 for vanilla; else the log-log slope of the two largest
 // done points, clamped to [1, 3] (1 with a single point).
@@ -118,23 +128,38 @@ double untimed_seconds(const Row& last, const Problem& now, double ratio) {
   return setup_s * ratio + check_s;
 }
 
+// Runs (warm-up included) a timing plan makes of runs of `run_ms`.
+double planned_runs(const Timing& t, double run_ms) {
+  double reps = std::max<double>(t.min_reps, std::ceil(t.min_time_s * 1000.0 / run_ms));
+  return std::min<double>(reps, t.max_reps) + t.warmup;
+}
+
 }  // namespace
 
-std::optional<double> extrapolate_point_seconds(const Point& pt, const std::vector<Row>& done,
-                                                const Timing& t, std::string* basis) {
-  const std::vector<const Row*> same = smaller_done_points(pt, done);
+std::optional<PointEstimate> estimate_point(const Point& pt, const DoneIndex& done) {
+  const std::vector<const Row*> same = done.smaller(pt);
   if (same.empty()) return std::nullopt;
   const Row& last = *same.back();
   const double slope = growth_exponent(pt, same);
   const double ratio = double(pt.problem.seq_len) / double(last.problem.seq_len);
-  const double run_ms = last.time->median * std::pow(ratio, slope);
-  double reps = std::max<double>(t.min_reps, std::ceil(t.min_time_s * 1000.0 / run_ms));
-  reps = std::min<double>(reps, t.max_reps);
-  const double est = run_ms * (reps + t.warmup) / 1000.0 + untimed_seconds(last, pt.problem, ratio);
-  if (basis)
-    *basis = fmt::format("from N={} at {:.3g} ms/run, time ~ N^{:.2f}", last.problem.seq_len,
-                         last.time->median, slope);
-  return est;
+  PointEstimate e;
+  e.run_ms = last.time->median * std::pow(ratio, slope);
+  e.untimed_s = untimed_seconds(last, pt.problem, ratio);
+  e.basis = fmt::format("from N={} at {:.3g} ms/run, time ~ N^{:.2f}", last.problem.seq_len,
+                        last.time->median, slope);
+  return e;
+}
+
+double PointEstimate::seconds(const Timing& t) const {
+  return run_ms * planned_runs(t, run_ms) / 1000.0 + untimed_s;
+}
+
+std::optional<double> extrapolate_point_seconds(const Point& pt, const std::vector<Row>& done,
+                                                const Timing& t, std::string* basis) {
+  const auto e = estimate_point(pt, DoneIndex(done));
+  if (!e) return std::nullopt;
+  if (basis) *basis = e->basis;
+  return e->seconds(t);
 }
 
 std::optional<double> lower_bound_point_seconds(const Kernel& k, const Problem& p, const Timing& t,
@@ -144,32 +169,74 @@ std::optional<double> lower_bound_point_seconds(const Kernel& k, const Problem& 
   return double(t.warmup + t.min_reps) * flops / (2.0 * sgemm_gflops * 1e9);
 }
 
+Timing reduced_timing(const Timing& plan, double run_s, double max_point_seconds) {
+  Timing t;
+  t.min_reps = t.max_reps = std::min(kReducedSamples, std::max(1, plan.max_reps));
+  t.min_time_s = 0;
+  // one warm-up run when it still fits the limit with the samples, else none
+  t.warmup = plan.warmup > 0 && run_s * (t.min_reps + 1) <= max_point_seconds ? 1 : 0;
+  return t;
+}
+
 namespace {
 
-std::optional<std::string> time_skip_reason(const Point& pt, const RunOptions& o,
-                                            const std::vector<Row>& done) {
-  const Timing timing = timing_of(o, pt.backend);
+// A point's single run and full plan, in seconds, by the best estimate there is: the
+// extrapolation from smaller done points, else (cpu) the lower bound from the sgemm rate.
+struct TimeEstimate {
+  double run_s = 0, plan_s = 0;
   std::string basis;
-  if (auto est = extrapolate_point_seconds(pt, done, timing, &basis); est && *est > o.max_point_seconds)
-    return fmt::format("extrapolated {} for this point ({}) exceeds --max-point-seconds {}",
-                       format_seconds(*est), basis, number_text(o.max_point_seconds));
+};
+
+std::optional<TimeEstimate> time_estimate(const Point& pt, const RunOptions& o, const DoneIndex& done,
+                                          const Timing& t) {
+  if (auto e = estimate_point(pt, done))
+    return TimeEstimate{e->run_ms / 1000.0 + e->untimed_s, e->seconds(t), e->basis};
   if (pt.backend != Backend::cpu) return std::nullopt;
-  const auto low = lower_bound_point_seconds(*pt.kernel, pt.problem, timing, o.cpu_sgemm_gflops);
-  if (!low || *low <= o.max_point_seconds) return std::nullopt;
-  return fmt::format("needs at least {} ({} runs of {:.3g} GFLOP at no more than twice this "
-                     "machine's sgemm rate of {:.0f} GFLOP/s), over --max-point-seconds {}",
-                     format_seconds(*low), timing.warmup + timing.min_reps,
-                     pt.kernel->flops(pt.problem) / 1e9, o.cpu_sgemm_gflops,
-                     number_text(o.max_point_seconds));
+  const auto one = lower_bound_point_seconds(*pt.kernel, pt.problem, Timing{0, 1, 0, 1}, o.cpu_sgemm_gflops);
+  if (!one) return std::nullopt;
+  return TimeEstimate{*one, *one * (t.warmup + t.min_reps),
+                      fmt::format("at least {:.3g} GFLOP at no more than twice this machine's sgemm "
+                                  "rate of {:.3g} GFLOP/s", pt.kernel->flops(pt.problem) / 1e9,
+                                  o.cpu_sgemm_gflops)};
+}
+
+// The plan of a point under the time limit: skipped when one run cannot fit, reduced when the
+// sweep's plan cannot, the sweep's plan otherwise.
+PointPlan time_plan(const Point& pt, const RunOptions& o, const DoneIndex& done) {
+  const Timing t = timing_of(o, pt.backend);
+  PointPlan plan{std::nullopt, t, ""};
+  const auto est = time_estimate(pt, o, done, t);
+  if (!est || est->plan_s <= o.max_point_seconds) return plan;
+  if (est->run_s > o.max_point_seconds) {
+    plan.skip = fmt::format("one run estimated at {} ({}) exceeds --max-point-seconds {}",
+                            format_seconds(est->run_s), est->basis, number_text(o.max_point_seconds));
+    return plan;
+  }
+  plan.timing = reduced_timing(t, est->run_s, o.max_point_seconds);
+  plan.reduced = fmt::format(
+      "{} samples after {} warm-up instead of the plan ({} warm-up, {} to {} samples, at least {} s): "
+      "one run is about {} ({}), the plan about {}, over --max-point-seconds {}",
+      plan.timing.min_reps, plan.timing.warmup, t.warmup, t.min_reps, t.max_reps,
+      number_text(t.min_time_s), format_seconds(est->run_s), est->basis,
+      format_seconds(est->plan_s), number_text(o.max_point_seconds));
+  return plan;
 }
 
 }  // namespace
 
-std::optional<std::string> skip_reason(const Point& pt, const RunOptions& o,
-                                       const std::vector<Row>& done) {
-  if (auto why = memory_skip_reason(*pt.kernel, pt.problem, pt.backend, o)) return why;
-  if (o.max_point_seconds > 0) return time_skip_reason(pt, o, done);
-  return std::nullopt;
+PointPlan plan_point(const Point& pt, const RunOptions& o, const DoneIndex& done) {
+  if (auto why = memory_skip_reason(*pt.kernel, pt.problem, pt.backend, o))
+    return PointPlan{why, timing_of(o, pt.backend), ""};
+  if (o.max_point_seconds > 0) return time_plan(pt, o, done);
+  return PointPlan{std::nullopt, timing_of(o, pt.backend), ""};
+}
+
+double expected_point_seconds(const Point& pt, const RunOptions& o, const DoneIndex& done,
+                              double fallback_s) {
+  const PointPlan plan = plan_point(pt, o, done);
+  if (plan.skip) return 0;
+  const auto e = estimate_point(pt, done);
+  return e ? e->seconds(plan.timing) : fallback_s;
 }
 
 // ---- --memory-limit --------------------------------------------------------------------------

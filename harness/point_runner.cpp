@@ -24,6 +24,7 @@ struct PointRun {
   const Point& pt;
   const RunOptions& o;
   Timing timing;
+  bool reduced = false;  // timing is the reduced plan: take all its samples whatever the limit
   Clock::time_point start = Clock::now();
 
   double elapsed_s() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -35,6 +36,16 @@ struct PointRun {
     if (o.interrupted && o.interrupted->load()) throw SweepInterrupted{};
   }
 };
+
+// A reduced plan is the point's timing, said in the row and among its warnings.
+void apply_plan(Row& row, PointRun& run, const PointPlan& plan) {
+  run.timing = plan.timing;
+  run.reduced = !plan.reduced.empty();
+  row.reduced_timing = plan.reduced;
+  if (run.reduced)
+    row.warnings.push_back(fmt::format("reduced timing: {} samples (one run is long; see reduced_timing)",
+                                       plan.timing.min_reps));
+}
 
 Row finish(Row& row, const PointRun& run, const char* status, std::string reason) {
   row.status = status;
@@ -69,7 +80,7 @@ void warm_up(Row& row, BackendRunner& runner, const PointRun& run) {
 }
 
 // Samples until max_reps, or min_reps and min_time_s together, or the time limit (at least one
-// sample).
+// sample; a reduced plan's samples all, as the plan was chosen knowing the limit).
 void take_samples(std::vector<double>& samples, BackendRunner& runner, const PointRun& run) {
   const Timing& t = run.timing;
   double timed_ms = 0;
@@ -81,7 +92,7 @@ void take_samples(std::vector<double>& samples, BackendRunner& runner, const Poi
     const auto n = int64_t(samples.size());
     if (n >= t.max_reps) break;
     if (n >= t.min_reps && timed_ms >= t.min_time_s * 1000.0) break;
-    if (run.past(1.0)) break;
+    if (run.past(1.0) && (!run.reduced || n >= t.min_reps)) break;
     run.stop_if_interrupted();
   }
 }
@@ -221,7 +232,7 @@ Row point_row(const Point& pt, const RunOptions& o) {
 
 Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done,
               BackendRunner& runner) {
-  const PointRun run{pt, o, timing_of(o, pt.backend)};
+  PointRun run{pt, o, timing_of(o, pt.backend)};
   Row row = point_row(pt, o);
   try {
     pt.kernel->validate(pt.problem);
@@ -229,7 +240,9 @@ Row run_point(const Point& pt, const RunOptions& o, const std::vector<Row>& done
     return finish(row, run, "skipped", e.what());
   }
   record_query(row, pt);
-  if (auto why = skip_reason(pt, o, done)) return finish(row, run, "skipped", *why);
+  const PointPlan plan = plan_point(pt, o, DoneIndex(done));
+  if (plan.skip) return finish(row, run, "skipped", *plan.skip);
+  apply_plan(row, run, plan);
   try {
     if (auto error = measure_and_check(row, run, runner)) return finish(row, run, "error", *error);
   } catch (const SweepInterrupted&) {

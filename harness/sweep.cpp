@@ -70,14 +70,26 @@ const Row& store_row(ResultsFile& file, Row row) {
   return file.rows[at];
 }
 
-SweepProgress progress_at(size_t i, size_t total, const Point& pt, Clock::time_point t0) {
+SweepProgress progress_at(size_t i, size_t total, const Point& pt, Clock::time_point t0,
+                          double eta_s) {
   SweepProgress pr;
   pr.index = i;
   pr.total = total;
   pr.point = &pt;
   pr.elapsed_s = seconds_since(t0);
-  if (i > 0) pr.eta_s = pr.elapsed_s / double(i) * double(total - i);
+  pr.eta_s = eta_s;
   return pr;
+}
+
+// Seconds the points from `next` on will take: each one's extrapolation from the finished
+// points under its plan (a vanilla point four times its half-length neighbour), else the mean
+// of the points run so far.
+double remaining_seconds(const std::vector<const Point*>& todo, size_t next, const RunOptions& o,
+                         const std::vector<Row>& done, double mean_s) {
+  const DoneIndex index(done);
+  double total = 0;
+  for (size_t j = next; j < todo.size(); ++j) total += expected_point_seconds(*todo[j], o, index, mean_s);
+  return total;
 }
 
 }  // namespace
@@ -91,8 +103,9 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
   std::map<Backend, std::unique_ptr<BackendRunner>> runners;
   const auto t0 = Clock::now();
   size_t ran = 0;
+  double eta_s = -1;
   for (size_t i = 0; i < todo.size(); ++i) {
-    SweepProgress pr = progress_at(i, todo.size(), *todo[i], t0);
+    SweepProgress pr = progress_at(i, todo.size(), *todo[i], t0, eta_s);
     if (progress) progress(pr);
     if (o.interrupted && o.interrupted->load()) break;
     std::optional<Row> row = run_one(*todo[i], o, file.rows, runners);
@@ -102,10 +115,11 @@ size_t run_sweep(const std::vector<Point>& points, const RunOptions& opt, Result
     ++ran;
     fill_vs_vanilla(file);
     if (!out_path.empty()) write_results(out_path, file);
+    eta_s = remaining_seconds(todo, i + 1, o, file.rows, seconds_since(t0) / double(i + 1));
     if (progress) {
       pr.finished = &stored;
       pr.elapsed_s = seconds_since(t0);
-      pr.eta_s = pr.elapsed_s / double(i + 1) * double(todo.size() - i - 1);
+      pr.eta_s = eta_s;
       progress(pr);
     }
   }

@@ -245,7 +245,8 @@ TEST_CASE("points that cannot run are rows with a reason and the sweep goes on",
   CHECK(f.rows.size() == 3);
 }
 
-TEST_CASE("a point whose extrapolated time is too long is skipped", "[harness][sweep]") {
+TEST_CASE("a point whose one run is too long is skipped, one whose plan is too long reduced",
+          "[harness][sweep]") {
   const Kernel& vanilla = Registry::instance().get("vanilla_materialized", Backend::cpu);
   const Kernel& lisa = Registry::instance().get("lisa_base", Backend::cpu);
   auto done_row = [](const Point& p, double ms) {
@@ -277,9 +278,20 @@ TEST_CASE("a point whose extrapolated time is too long is skipped", "[harness][s
   o.max_point_seconds = 1.0;
   o.timing[Backend::cpu] = timing;
   auto runner = make_runner(Backend::cpu);
+  // one run (0.64 s) fits the second allowed, three do not: timed with fewer samples, said so
   const Row r = run_point(point_of(lisa, 16384), o, done, *runner);
-  CHECK(r.status == "skipped");
-  CHECK_THAT(r.reason, Catch::Contains("extrapolated") && Catch::Contains("--max-point-seconds 1"));
+  CHECK(r.status == "ok");
+  REQUIRE(r.time);
+  CHECK(r.time->count == kReducedSamples);
+  CHECK(r.warmup_runs == 0);  // a warm-up run would not fit either
+  CHECK_THAT(r.reduced_timing, Catch::Contains("one run is about") && Catch::Contains("--max-point-seconds 1"));
+  REQUIRE_FALSE(r.warnings.empty());
+  CHECK_THAT(r.warnings.front(), Catch::Contains("reduced timing"));
+  // one run over the limit: skipped, with the estimate
+  done = {done_row(point_of(lisa, 1024), 100.0), done_row(point_of(lisa, 4096), 800.0)};
+  const Row s = run_point(point_of(lisa, 16384), o, done, *runner);
+  CHECK(s.status == "skipped");
+  CHECK_THAT(s.reason, Catch::Contains("one run estimated at") && Catch::Contains("--max-point-seconds 1"));
 
   // with no smaller point to go by, a lower bound from the FLOP count and the sgemm rate
   const Point big = point_of(vanilla, 8192);
@@ -291,7 +303,13 @@ TEST_CASE("a point whose extrapolated time is too long is skipped", "[harness][s
   o.cpu_sgemm_gflops = 0.001;
   const Row b = run_point(big, o, {}, *runner);
   CHECK(b.status == "skipped");
-  CHECK_THAT(b.reason, Catch::Contains("needs at least") && Catch::Contains("sgemm rate"));
+  CHECK_THAT(b.reason, Catch::Contains("at least") && Catch::Contains("sgemm rate"));
+  // a rate at which one run fits and the plan does not: reduced before anything ran
+  o.cpu_sgemm_gflops = flops / 1e9;  // one run at least 0.5 s, the three of the plan 1.5 s
+  const PointPlan plan = plan_point(big, o, DoneIndex({}));
+  CHECK_FALSE(plan.skip);
+  CHECK(plan.timing.min_reps == kReducedSamples);
+  CHECK_THAT(plan.reduced, Catch::Contains("sgemm rate"));
   CHECK(measure_sgemm_gflops() > 0);
 }
 
