@@ -197,7 +197,8 @@ TEST_CASE("eval rejects each kind of bad input with the file named", "[harness][
   SECTION("codebooks that disagree with the codes") {
     const auto d = fresh_dir("codebooks_shape");
     write_inputs(d, pl, il);
-    npy::write_f32((d / "codebooks.npy").string(), {2, 3, 4, 8}, il.codebooks.data());
+    const std::vector<float> cb(2 * 3 * 4 * 8, 0.5f);  // as many elements as the shape says
+    npy::write_f32((d / "codebooks.npy").string(), {2, 3, 4, 8}, cb.data());
     expect_error(lisa, d, "codebooks.npy", "(2, 3, 4, 8)");
   }
   SECTION("only some projections") {
