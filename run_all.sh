@@ -76,7 +76,7 @@ run_sanitize() {
   tmp="$(mktemp -d)"
   stage "sanitized: smoke sweep and compare"
   "$SANITIZE_BUILD/attnbench" sweep --preset smoke --backend cpu --quiet --out "$tmp/smoke.json" >/dev/null
-  "$SANITIZE_BUILD/attnbench" compare "$tmp/smoke.json" "$tmp/smoke.json" >/dev/null
+  "$SANITIZE_BUILD/attnbench" compare --require-all "$tmp/smoke.json" "$tmp/smoke.json" >/dev/null
   rm -rf "$tmp"
   echo "sanitize: no finding"
 }

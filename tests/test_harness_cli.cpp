@@ -51,6 +51,13 @@ constexpr const char* kPeakSource = "counting_allocator";
 constexpr const char* kPeakSource = "heap";
 #endif
 
+fs::path fresh_dir(const std::string& name) {
+  const auto d = fs::temp_directory_path() / "attnbench_test_cli" / (name + "." + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
 size_t lines(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';
@@ -102,4 +109,49 @@ TEST_CASE("attnbench: a small sweep, measured through the heap, compares equal t
   CHECK(f.environment.command_line.find("--kernels vanilla_materialized,lisa_mini") != std::string::npos);
   CHECK(run("compare " + out + " " + out).status == 0);
   fs::remove(out);
+}
+
+TEST_CASE("attnbench compare: a tampered file is refused, a missing row fails --require-all",
+          "[harness][cli]") {
+  if (!fs::exists(tool())) {
+    WARN("attnbench is not built next to the tests; skipping the command-line checks");
+    return;
+  }
+  const auto dir = fresh_dir("compare");
+  const std::string base = (dir / "base.json").string();
+  REQUIRE(run("sweep --kernels vanilla_materialized,lisa_mini --axis seq_len=16 --axis head_dim=8 "
+              "--min-reps 3 --min-time 0 --no-calibrate --quiet --out " + base).status == 0);
+  std::ifstream in(base);
+  const ojson j = ojson::parse(in);
+  REQUIRE(j["rows"].size() == 2);
+  auto write = [&](const std::string& name, const ojson& v) {
+    const std::string p = (dir / name).string();
+    std::ofstream(p) << v.dump(1);
+    return p;
+  };
+  // doubled samples under the old median
+  ojson doubled = j;
+  for (auto& x : doubled["rows"][1]["time_ms"]["samples"]) x = x.get<double>() * 2;
+  const std::string tampered = write("doubled.json", doubled);
+  Ran r = run("compare " + base + " " + tampered);
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK_THAT(r.err, Catch::Contains(tampered + ": row 1 (lisa_mini cpu") && Catch::Contains("stored median"));
+  // an ok row timed at zero
+  ojson zero = j;
+  for (auto& x : zero["rows"][0]["time_ms"]["samples"]) x = 0.0;
+  for (const char* f : {"median", "min", "max", "p25", "p75", "mean"}) zero["rows"][0]["time_ms"][f] = 0.0;
+  r = run("compare " + base + " " + write("zero.json", zero));
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("row 0") && Catch::Contains("positive and finite"));
+  // a row missing from NEW: reported; a regression under --require-all
+  ojson missing = j;
+  missing["rows"].erase(1);
+  const std::string fewer = write("missing.json", missing);
+  r = run("compare " + base + " " + fewer);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.err, Catch::Contains("1 row of " + base + " is missing"));
+  CHECK(run("compare --require-all " + base + " " + fewer).status == 1);
+  CHECK(run("compare --require-all " + base + " " + base).status == 0);
+  fs::remove_all(dir);
 }

@@ -6,6 +6,7 @@
 //                  [--param key=value ...]
 //   attnbench export --kernel NAME --out DIR [--axis name=value ...]   (for peers/)
 //   attnbench compare BASE.json NEW.json [--threshold 10%] [--alpha 0.05] [--markdown]
+//                     [--require-all]
 //   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth
 // Every bad input gives a one-line message on stderr and a non-zero exit (2; compare exits 1
 // for a regression). The results schema is results/README.md.
@@ -399,13 +400,15 @@ int main(int argc, char** argv) {
   // compare
   std::string base_path, new_path, threshold = "10%";
   double alpha = 0.05;
-  bool markdown = false;
+  bool markdown = false, require_all = false;
   auto* compare = app.add_subcommand("compare", "compare two results files; exit 1 on a regression");
   compare->add_option("BASE", base_path, "baseline results file")->required();
   compare->add_option("NEW", new_path, "new results file")->required();
   compare->add_option("--threshold", threshold, "relative change that counts, e.g. 10% or 0.1 (default 10%)");
   compare->add_option("--alpha", alpha, "significance level of the Mann-Whitney U test (default 0.05)");
   compare->add_flag("--markdown", markdown, "print a Markdown table (for a CI comment)");
+  compare->add_flag("--require-all", require_all,
+                    "a row of BASE missing from NEW is a regression (exit 1)");
 
   // calibrate
   bool cal_quick = false, cal_json = false;
@@ -469,6 +472,9 @@ int main(int argc, char** argv) {
       CompareOptions co;
       co.threshold = parse_fraction(threshold, "--threshold");
       co.alpha = alpha;
+      co.require_all = require_all;
+      co.base_name = base_path;
+      co.new_name = new_path;
       const ResultsFile base = read_results(base_path);
       const ResultsFile next = read_results(new_path);
       const Comparison c = compare_results(base, next, co);
@@ -478,6 +484,9 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "attnbench compare: warning: no row of {} matches a row of {} (different "
                            "sweeps?); nothing was compared\n",
                    new_path, base_path);
+      if (c.missing)
+        fmt::print(stderr, "attnbench compare: {}: {} row{} of {} {} missing\n", new_path,
+                   c.missing, c.missing == 1 ? "" : "s", base_path, c.missing == 1 ? "is" : "are");
       fmt::print("{}", comparison_report(c, markdown));
       return c.regressions ? 1 : 0;
     }
