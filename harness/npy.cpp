@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 #include <fmt/format.h>
 
 #include "attnbench/problem.hpp"
+#include "file_io.hpp"
 
 namespace attnbench::npy {
 
@@ -177,21 +177,12 @@ void check_data_size(const Array& a, size_t want, size_t have, const std::string
                            shape_str(a.shape)));
 }
 
-const char* file_kind(mode_t m) {
-  if (S_ISDIR(m)) return "a folder";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
-}
-
 // Opens a regular file for reading. stat first, so a FIFO or device is never opened; then
 // O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and fstat of what was opened.
 int open_regular(const std::string& path, size_t& size) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
-  if (!S_ISREG(st.st_mode)) fail(path, fmt::format("is {}, not a .npy file", file_kind(st.st_mode)));
+  if (!S_ISREG(st.st_mode)) fail(path, fmt::format("is {}, not a .npy file", file_io::file_kind(st.st_mode)));
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -303,11 +294,7 @@ std::vector<unsigned char> serialize(const std::string& name, const char* descr,
 void write(const std::string& path, const char* descr, size_t item,
            const std::vector<int64_t>& shape, const void* data, size_t count) {
   const auto bytes = serialize(path, descr, item, shape, data, count);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) fail(path, fmt::format("cannot create ({})", std::strerror(errno)));
-  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  f.close();
-  if (!f) fail(path, "write error");
+  file_io::write_atomic(path, {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
 }
 
 }  // namespace detail

@@ -48,7 +48,8 @@ void write(const std::string& path, const char* descr, size_t item,
 // A version 1 file (header padded to a multiple of 64 bytes, as NumPy does) of `data` with
 // `shape`; the dtype follows from T (float64 too, which `read` refuses). The shape's element
 // count must equal data.size(): otherwise InvalidProblem, and nothing is written. `write`
-// also throws InvalidProblem when the file cannot be written.
+// replaces the file atomically (file_io::write_atomic) and throws InvalidProblem when it
+// cannot be written, leaving any previous file as it was.
 template <class T>
 std::vector<unsigned char> serialize(const std::vector<int64_t>& shape, std::span<const T> data) {
   return detail::serialize("npy", dtype_of<T>(), sizeof(T), shape, data.data(), data.size());

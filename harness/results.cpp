@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "attnbench/build_info.hpp"
+#include "file_io.hpp"
 #include "sysinfo.hpp"
 
 namespace attnbench {
@@ -534,28 +535,12 @@ ResultsFile read_results(const std::string& path) {
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
+  const std::filesystem::path target(path);
   if (target.has_parent_path()) {
     std::error_code ec;
-    fs::create_directories(target.parent_path(), ec);
+    std::filesystem::create_directories(target.parent_path(), ec);
   }
-  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) bad(path, fmt::format("cannot write ({})", std::strerror(errno)));
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      bad(path, "write error (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    bad(path, fmt::format("cannot rename the temporary file into place ({})", std::strerror(err)));
-  }
+  file_io::write_atomic(path, text);
 }
 
 void write_results(const std::string& path, const ResultsFile& f) {

@@ -169,7 +169,8 @@ ResultsFile results_from_json(const ojson& j, const std::string& name);
 
 // Reads a results file; throws InvalidProblem("<path>: <problem>").
 ResultsFile read_results(const std::string& path);
-// Writes `path` atomically (a temporary file in the same folder, then rename).
+// Writes `path` atomically (file_io::write_atomic: a temporary file in the same folder,
+// fsync, rename; a failed write leaves the previous file as it was).
 void write_results(const std::string& path, const ResultsFile& f);
 void write_text_atomic(const std::string& path, const std::string& text);
 

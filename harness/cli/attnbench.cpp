@@ -28,6 +28,7 @@
 #include "compare.hpp"
 #include "eval.hpp"
 #include "export.hpp"
+#include "file_io.hpp"
 #include "heap.hpp"
 #include "npy.hpp"
 #include "results.hpp"
@@ -92,6 +93,7 @@ struct SweepArgs {
   std::optional<int> min_reps, max_reps, warmup, threads;
   bool dry_run = false, quiet = false, no_calibrate = false;
   bool json = false;  // with dry_run: the plan as JSON (peers/)
+  bool force = false;  // replace an existing --out file
 };
 
 std::string default_out_path(const std::string& preset) {
@@ -180,6 +182,12 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
   }
 
   const std::string out = !a.out.empty() ? a.out : resuming ? a.resume : default_out_path(spec.name);
+  file_io::check_output_target(out, a.out.empty() && resuming ? "--resume" : "--out");
+  file_io::check_create_only(out, a.resume, a.force);
+  const file_io::RunLock lock(out, cmdline);  // one writer per results file, for the whole run
+  for (const auto& t : file_io::leftover_temps(out, true))
+    fmt::print(stderr, "attnbench: warning: {} {} (left by pid {})\n", t.removed ? "removed" : "found",
+               t.path, t.pid);
   if (resuming) {
     const Environment now = collect_environment(threads, cmdline);
     if (now.cpu_model != file.environment.cpu_model ||
@@ -328,6 +336,7 @@ int run_list(bool as_json) {
 
 int main(int argc, char** argv) {
   heap::install_interposer();
+  std::signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (one line), not the process
   const std::string cmdline = command_line(argc, argv);
 
   CLI::App app{"attnbench: benchmarks and reproduction of efficient self-attention for sequential "
@@ -348,6 +357,7 @@ int main(int argc, char** argv) {
   sweep->add_option("--backend", sa.backend, "cpu, cuda or all (default: the sweep's, usually all)")
       ->check(CLI::IsMember({"cpu", "cuda", "all"}));
   sweep->add_option("--out", sa.out, "results file (default results/<date>-<host>-<preset>.json)");
+  sweep->add_flag("--force", sa.force, "replace --out when it exists (else --resume continues it)");
   sweep->add_option("--resume", sa.resume,
                     "continue this results file: points already in it (ok or skipped) are not run "
                     "again, error rows are re-run");
@@ -443,6 +453,7 @@ int main(int argc, char** argv) {
       if (eval_causal) eo.causal = true;
       if (eval_bidir) eo.causal = false;
       for (const auto& p : eval_params) eo.params.push_back(parse_param(p));
+      file_io::check_output_target(eo.output_path, "--output");  // before the kernel runs
       const EvalResult r = run_eval(eo);
       std::vector<std::string> shown;
       for (const auto& ps : r.kernel->info().params) shown.push_back(ps.name);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
@@ -602,6 +603,7 @@ void add_common(CLI::App* sub, Common& c) {
 
 int main(int argc, char** argv) {
   heap::install_interposer();  // the measured peak counts every heap byte of the process
+  std::signal(SIGXFSZ, SIG_IGN);  // a file size limit fails a write (one line), not the process
   Common c;
   for (int i = 0; i < argc; ++i) c.cmdline += (i ? " " : "") + std::string(argv[i]);
 
