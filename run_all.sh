@@ -54,6 +54,36 @@ run_tests() {
   (cd "$BUILD" && ctest --output-on-failure -j "$JOBS" "$@")
 }
 
+# AddressSanitizer + UndefinedBehaviorSanitizer build of the CPU code (no CUDA, no malloc
+# interposer: CMakeLists.txt, "sanitizers"), then the CPU tests, the smoke sweep and compare.
+SANITIZE_BUILD="${ATTNBENCH_SANITIZE_BUILD_DIR:-$ROOT/build-sanitize}"
+run_sanitize() {
+  stage "configuring and building with ASan + UBSan ($SANITIZE_BUILD; CPU backend only)"
+  local gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  # -g1: line tables are all the sanitizers' stack traces need, and compile in half the time
+  if [ ! -f "$SANITIZE_BUILD/CMakeCache.txt" ]; then
+    cmake -S "$ROOT" -B "$SANITIZE_BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
+      -DATTNBENCH_SANITIZE=address,undefined ${CMAKE_ARGS:-}
+  fi
+  # only what this stage runs (the gate, the Google Benchmark program and the GPU tests are not)
+  cmake --build "$SANITIZE_BUILD" -j "$JOBS" --target attnbench attnbench_tests
+  # leaks are errors; the suppressions file says why each entry is there
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export LSAN_OPTIONS="suppressions=$ROOT/tests/sanitize/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  stage "sanitized: CPU tests (CTest, label cpu; includes the eval and compare cases)"
+  (cd "$SANITIZE_BUILD" && ctest --output-on-failure -j "$JOBS" -L cpu "$@")
+  local tmp
+  tmp="$(mktemp -d)"
+  stage "sanitized: smoke sweep and compare"
+  "$SANITIZE_BUILD/attnbench" sweep --preset smoke --backend cpu --quiet --out "$tmp/smoke.json" >/dev/null
+  "$SANITIZE_BUILD/attnbench" compare --require-all "$tmp/smoke.json" "$tmp/smoke.json" >/dev/null
+  rm -rf "$tmp"
+  echo "sanitize: no finding"
+}
+
 latest_results() {  # newest results file of a preset
   ls -t "$ROOT"/results/*-"$1".json 2>/dev/null | head -n 1
 }
@@ -82,6 +112,9 @@ usage: ./run_all.sh [COMMAND] [ARGS]
                       write the report (results/REPORT.md, results/figures/)
   test                install, build, run every test (CTest; GPU tests skip without a GPU)
   build               install missing packages and build only
+  sanitize [ARGS]     ASan + UBSan build of the tool and the tests in build-sanitize/ (CPU
+                      only, no malloc interposer), then the CPU tests (ARGS go to ctest), the
+                      smoke sweep and compare
   sweep PRESET [ARGS] run one sweep preset (smoke, default, paper) or a sweep file
                       (harness/sweeps/*.json); ARGS go to 'attnbench sweep'
                       (e.g. --axis seq_len=512,1024 --kernels lisa_base)
@@ -99,7 +132,8 @@ usage: ./run_all.sh [COMMAND] [ARGS]
                       installs python3-torch when missing; ARGS: python3 -m peers --help
   --help              this text
 
-Environment: ATTNBENCH_BUILD_DIR (default ./build), JOBS (parallel build jobs), CMAKE_ARGS.
+Environment: ATTNBENCH_BUILD_DIR (default ./build), ATTNBENCH_SANITIZE_BUILD_DIR (default
+./build-sanitize), JOBS (parallel build jobs), CMAKE_ARGS.
 The tool itself: build/attnbench --help (sweep, merge, list, eval, export, compare, calibrate).
 USAGE
 }
@@ -110,6 +144,7 @@ case "$cmd" in
   -h|--help|help) usage ;;
   test) install_deps; configure_build; run_tests "$@" ;;
   build) install_deps; configure_build ;;
+  sanitize) install_deps; run_sanitize "$@" ;;
   sweep)
     [ $# -ge 1 ] || die "sweep: name a preset (smoke, default, paper)"
     install_deps; configure_build; run_sweep "$@"

@@ -7,6 +7,7 @@
 
 #include "calibrate.hpp"
 #include "compare.hpp"
+#include "file_io.hpp"
 #include "npy.hpp"
 #include "sweep_spec.hpp"
 #include "sysinfo.hpp"
@@ -120,6 +121,7 @@ int run_eval_command(EvalArgs a) {
   if (a.causal) eo.causal = true;
   if (a.bidirectional) eo.causal = false;
   for (const auto& p : a.params) eo.params.push_back(parse_param(p));
+  file_io::check_output_target(eo.output_path, "--output");  // before the kernel runs
   const EvalResult r = run_eval(eo);
   std::vector<std::string> shown;
   for (const auto& ps : r.kernel->info().params) shown.push_back(ps.name);
@@ -155,6 +157,9 @@ int run_compare_command(const CompareArgs& a) {
   CompareOptions co;
   co.threshold = parse_fraction(a.threshold, "--threshold");
   co.alpha = a.alpha;
+  co.require_all = a.require_all;
+  co.base_name = a.base_path;
+  co.new_name = a.new_path;
   const ResultsFile base = read_results(a.base_path);
   const ResultsFile next = read_results(a.new_path);
   const Comparison c = compare_results(base, next, co);
@@ -163,6 +168,9 @@ int run_compare_command(const CompareArgs& a) {
     fmt::print(stderr, "attnbench compare: warning: no row of {} matches a row of {} (different "
                        "sweeps?); nothing was compared\n",
                a.new_path, a.base_path);
+  if (c.missing)
+    fmt::print(stderr, "attnbench compare: {}: {} row{} of {} {} missing\n", a.new_path, c.missing,
+               c.missing == 1 ? "" : "s", a.base_path, c.missing == 1 ? "is" : "are");
   fmt::print("{}", comparison_report(c, a.markdown));
   return c.regressions ? 1 : 0;
 }

@@ -47,6 +47,7 @@ struct CompareArgs {
   std::string base_path, new_path, threshold = "10%";
   double alpha = 0.05;
   bool markdown = false;
+  bool require_all = false;  // a row of BASE missing from NEW is a regression
 };
 int run_compare_command(const CompareArgs& a);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -19,11 +20,102 @@ std::string pct(double ratio) { return fmt::format("{:+.1f} %", (ratio - 1.0) * 
 
 std::string sci(const std::optional<double>& v) { return v ? fmt::format("{:.1e}", *v) : "-"; }
 
+// Samples are stored rounded to the nanosecond (1e-6 ms); the summary was taken before that.
+bool same_figure(double stored, double recomputed) {
+  return std::fabs(stored - recomputed) <= 1e-6 + 1e-9 * std::fabs(recomputed);
+}
+
+void check_summary(const TimeStats& t, const std::string& where) {
+  const stats::Summary s = stats::summarize(t.samples);
+  const std::pair<const char*, std::pair<double, double>> figures[] = {
+      {"median", {t.median, s.median}}, {"min", {t.min, s.min}}, {"max", {t.max, s.max}},
+      {"p25", {t.p25, s.p25}},          {"p75", {t.p75, s.p75}}, {"mean", {t.mean, s.mean}}};
+  for (const auto& [what, v] : figures)
+    if (!same_figure(v.first, v.second))
+      throw InvalidProblem(fmt::format("{}: stored {} {} ms is not the {} of its samples ({} ms)",
+                                       where, what, v.first, what, v.second));
+}
+
+double median_of(const TimeStats& t) { return stats::summarize(t.samples).median; }
+
+std::vector<std::string> environment_differences(const Environment& eb, const Environment& en) {
+  std::vector<std::string> w;
+  auto differ = [&](const char* what, const std::string& a, const std::string& b) {
+    if (a != b) w.push_back(fmt::format("{} differs: '{}' vs '{}'", what, a, b));
+  };
+  differ("CPU", eb.cpu_model, en.cpu_model);
+  differ("GPU", eb.gpu ? eb.gpu->name : "none", en.gpu ? en.gpu->name : "none");
+  differ("threads used", std::to_string(eb.threads_used), std::to_string(en.threads_used));
+  differ("build type", eb.build_type, en.build_type);
+  differ("compiler", eb.compiler, en.compiler);
+  return w;
+}
+
+// One side of a comparison: what the row says, the median recomputed from its samples.
+void fill_side(const Row& r, bool is_base, RowComparison& rc) {
+  (is_base ? rc.base_status : rc.new_status) = r.status;
+  if (r.time) (is_base ? rc.base_median_ms : rc.new_median_ms) = median_of(*r.time);
+  (is_base ? rc.base_peak_bytes : rc.new_peak_bytes) = double(r.memory.peak_bytes());
+  (is_base ? rc.base_correctness : rc.new_correctness) = r.correctness_rel_l2;
+  (is_base ? rc.base_approx : rc.new_approx) = r.approx_rel_l2;
+}
+
+RowComparison side_only(const Row& r, bool is_base) {
+  RowComparison rc;
+  rc.kernel = r.kernel;
+  rc.backend = backend_name(r.backend);
+  rc.point = point_words(r);
+  fill_side(r, is_base, rc);
+  return rc;
+}
+
+// Time: the ratio of the medians and the U test, both over the samples.
+void judge_time(const TimeStats& b, const TimeStats& n, const CompareOptions& o, RowComparison& rc) {
+  rc.time_ratio = median_of(n) / median_of(b);
+  const auto mw = stats::mann_whitney_u(b.samples, n.samples);
+  rc.p_value = mw.p_value;
+  const bool can_reach = stats::mann_whitney_min_p(b.samples.size(), n.samples.size()) < o.alpha;
+  rc.time_judged_on_median = !can_reach;
+  const bool significant = !can_reach || mw.p_value < o.alpha;
+  rc.time_regressed = significant && *rc.time_ratio > 1.0 + o.threshold;
+  rc.time_improved = significant && *rc.time_ratio < 1.0 - o.threshold;
+}
+
+void judge_memory_and_accuracy(const Row& b, const Row& n, const CompareOptions& o,
+                               RowComparison& rc) {
+  const double bp = double(b.memory.peak_bytes()), np = double(n.memory.peak_bytes());
+  rc.memory_regressed = np > bp * (1.0 + o.threshold);
+  rc.memory_improved = np < bp * (1.0 - o.threshold);
+  if (n.correctness_rel_l2 && *n.correctness_rel_l2 > kCorrectnessTolerance &&
+      (!b.correctness_rel_l2 || *n.correctness_rel_l2 > 10.0 * *b.correctness_rel_l2)) {
+    rc.accuracy_regressed = true;
+    rc.notes.push_back(fmt::format("correctness {} is above the float32 tolerance {:.0e}",
+                                   sci(n.correctness_rel_l2), kCorrectnessTolerance));
+  }
+  if (b.approx_rel_l2 && n.approx_rel_l2 &&
+      *n.approx_rel_l2 > *b.approx_rel_l2 * (1.0 + o.threshold) + 1e-6) {
+    rc.accuracy_regressed = true;
+    rc.notes.push_back(fmt::format("approximation error grew from {} to {}",
+                                   sci(b.approx_rel_l2), sci(n.approx_rel_l2)));
+  }
+}
+
+// A row found in both files (both checked by check_time_samples).
+void judge(const Row& b, const Row& n, const CompareOptions& o, RowComparison& rc) {
+  fill_side(b, true, rc);
+  if (b.status == "ok" && n.status != "ok") {
+    rc.status_regressed = true;
+    rc.notes.push_back(fmt::format("ran in BASE, {} in NEW: {}", n.status, n.reason));
+  }
+  if (b.time && n.time) judge_time(*b.time, *n.time, o, rc);
+  if (b.status == "ok" && n.status == "ok") judge_memory_and_accuracy(b, n, o, rc);
+}
+
 }  // namespace
 
 std::string RowComparison::verdict() const {
   if (base_status.empty()) return "new";
-  if (new_status.empty()) return "missing";
+  if (new_status.empty()) return missing_regressed ? "REGRESSED: missing from NEW" : "missing";
   std::vector<std::string> what;
   if (status_regressed) what.push_back("now " + new_status);
   if (time_regressed && time_ratio) what.push_back("time " + pct(*time_ratio));
@@ -67,91 +159,62 @@ double parse_fraction(const std::string& text, const std::string& option) {
   return v;
 }
 
-Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
-                           const CompareOptions& o) {
-  Comparison c;
-  c.options = o;
-  const Environment &eb = base.environment, &en = next.environment;
-  auto differ = [&](const char* what, const std::string& a, const std::string& b) {
-    if (a != b) c.environment_warnings.push_back(fmt::format("{} differs: '{}' vs '{}'", what, a, b));
-  };
-  differ("CPU", eb.cpu_model, en.cpu_model);
-  differ("GPU", eb.gpu ? eb.gpu->name : "none", en.gpu ? en.gpu->name : "none");
-  differ("threads used", std::to_string(eb.threads_used), std::to_string(en.threads_used));
-  differ("build type", eb.build_type, en.build_type);
-  differ("compiler", eb.compiler, en.compiler);
-
-  std::map<std::string, const Row*> base_rows;
-  for (const Row& r : base.rows) base_rows.emplace(row_key(r), &r);
-  std::map<std::string, bool> matched;
-
-  auto fill_side = [](const Row& r, bool is_base, RowComparison& rc) {
-    (is_base ? rc.base_status : rc.new_status) = r.status;
-    if (r.time) (is_base ? rc.base_median_ms : rc.new_median_ms) = r.time->median;
-    (is_base ? rc.base_peak_bytes : rc.new_peak_bytes) = double(r.memory.peak_bytes());
-    (is_base ? rc.base_correctness : rc.new_correctness) = r.correctness_rel_l2;
-    (is_base ? rc.base_approx : rc.new_approx) = r.approx_rel_l2;
-  };
-
-  for (const Row& n : next.rows) {
-    RowComparison rc;
-    rc.kernel = n.kernel;
-    rc.backend = backend_name(n.backend);
-    rc.point = point_words(n);
-    fill_side(n, false, rc);
-    const std::string key = row_key(n);
-    auto it = base_rows.find(key);
-    if (it == base_rows.end()) {
-      c.rows.push_back(std::move(rc));
+void check_time_samples(const ResultsFile& f, const std::string& name) {
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < f.rows.size(); ++i) {
+    const Row& r = f.rows[i];
+    const std::string where = fmt::format("{}: row {} ({} {} {})", name, i, r.kernel,
+                                          backend_name(r.backend), point_words(r));
+    if (auto [it, added] = seen.emplace(row_key(r), i); !added)
+      throw InvalidProblem(fmt::format("{}: the same point as row {}", where, it->second));
+    if (!r.time) {
+      if (r.status == "ok") throw InvalidProblem(where + ": status ok without a time");
       continue;
     }
-    matched[key] = true;
-    const Row& b = *it->second;
-    fill_side(b, true, rc);
-    ++c.matched;
+    const std::vector<double>& s = r.time->samples;
+    if (s.empty()) throw InvalidProblem(where + ": time_ms without samples");
+    for (size_t k = 0; k < s.size(); ++k)
+      if (!(std::isfinite(s[k]) && s[k] > 0))
+        throw InvalidProblem(fmt::format("{}: sample {} is {} ms (a time is positive and finite)",
+                                         where, k, s[k]));
+    if (r.time->count != int64_t(s.size()))
+      throw InvalidProblem(fmt::format("{}: count {} but {} samples", where, r.time->count,
+                                       s.size()));
+    check_summary(*r.time, where);
+  }
+}
 
-    if (b.status == "ok" && n.status != "ok") {
-      rc.status_regressed = true;
-      rc.notes.push_back(fmt::format("ran in BASE, {} in NEW: {}", n.status, n.reason));
-    }
-    if (b.time && n.time && b.time->median > 0) {
-      rc.time_ratio = n.time->median / b.time->median;
-      const auto mw = stats::mann_whitney_u(b.time->samples, n.time->samples);
-      rc.p_value = mw.p_value;
-      const bool can_reach =
-          stats::mann_whitney_min_p(b.time->samples.size(), n.time->samples.size()) < o.alpha;
-      rc.time_judged_on_median = !can_reach;
-      const bool significant = !can_reach || mw.p_value < o.alpha;
-      rc.time_regressed = significant && *rc.time_ratio > 1.0 + o.threshold;
-      rc.time_improved = significant && *rc.time_ratio < 1.0 - o.threshold;
-    }
-    if (b.status == "ok" && n.status == "ok") {
-      const double bp = double(b.memory.peak_bytes()), np = double(n.memory.peak_bytes());
-      rc.memory_regressed = np > bp * (1.0 + o.threshold);
-      rc.memory_improved = np < bp * (1.0 - o.threshold);
-      if (n.correctness_rel_l2 && *n.correctness_rel_l2 > kCorrectnessTolerance &&
-          (!b.correctness_rel_l2 || *n.correctness_rel_l2 > 10.0 * *b.correctness_rel_l2)) {
-        rc.accuracy_regressed = true;
-        rc.notes.push_back(fmt::format("correctness {} is above the float32 tolerance {:.0e}",
-                                       sci(n.correctness_rel_l2), kCorrectnessTolerance));
-      }
-      if (b.approx_rel_l2 && n.approx_rel_l2 &&
-          *n.approx_rel_l2 > *b.approx_rel_l2 * (1.0 + o.threshold) + 1e-6) {
-        rc.accuracy_regressed = true;
-        rc.notes.push_back(fmt::format("approximation error grew from {} to {}",
-                                       sci(b.approx_rel_l2), sci(n.approx_rel_l2)));
-      }
+Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
+                           const CompareOptions& o) {
+  check_time_samples(base, o.base_name);
+  check_time_samples(next, o.new_name);
+  Comparison c;
+  c.options = o;
+  c.environment_warnings = environment_differences(base.environment, next.environment);
+  std::map<std::string, const Row*> base_rows;
+  for (const Row& r : base.rows) base_rows.emplace(row_key(r), &r);
+  std::set<std::string> matched;
+  for (const Row& n : next.rows) {
+    RowComparison rc = side_only(n, false);
+    auto it = base_rows.find(row_key(n));
+    if (it != base_rows.end()) {
+      matched.insert(it->first);
+      judge(*it->second, n, o, rc);
+      ++c.matched;
     }
     if (rc.regressed()) ++c.regressions;
     c.rows.push_back(std::move(rc));
   }
   for (const Row& b : base.rows) {
     if (matched.count(row_key(b))) continue;
-    RowComparison rc;
-    rc.kernel = b.kernel;
-    rc.backend = backend_name(b.backend);
-    rc.point = point_words(b);
-    fill_side(b, true, rc);
+    RowComparison rc = side_only(b, true);
+    ++c.missing;
+    if (o.require_all) {
+      rc.missing_regressed = true;
+      rc.notes.push_back(fmt::format("in {}, missing from {} (--require-all)", o.base_name,
+                                     o.new_name));
+      ++c.regressions;
+    }
     c.rows.push_back(std::move(rc));
   }
   return c;
@@ -232,9 +295,12 @@ std::string comparison_report(const Comparison& c, bool markdown) {
     summary += fmt::format("; {} row{} (p marked *) had too few samples for the test to reach "
                            "alpha and {} judged on the medians alone",
                            few, few == 1 ? "" : "s", few == 1 ? "was" : "were");
-  if (only_base || only_new)
-    summary += fmt::format("; {} row{} only in BASE, {} only in NEW", only_base,
-                           only_base == 1 ? "" : "s", only_new);
+  if (only_base)
+    summary += fmt::format("; {} row{} of BASE missing from NEW ({})", only_base,
+                           only_base == 1 ? "" : "s",
+                           c.options.require_all ? "regressions under --require-all"
+                                                 : "--require-all would fail on them");
+  if (only_new) summary += fmt::format("; {} row{} only in NEW", only_new, only_new == 1 ? "" : "s");
   out += markdown ? "\n**" + summary + "**\n" : summary + "\n";
   return out;
 }

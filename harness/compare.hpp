@@ -14,6 +14,8 @@ namespace attnbench {
 struct CompareOptions {
   double threshold = 0.10;  // relative change that counts (time and peak memory)
   double alpha = 0.05;      // significance of the time change
+  bool require_all = false;  // a row of BASE missing from NEW is a regression
+  std::string base_name = "BASE", new_name = "NEW";  // the files, for messages
 };
 
 // float32 rounding level: a correctness error above it is a failed kernel (kernels.md s. 5).
@@ -33,9 +35,11 @@ struct RowComparison {
   bool memory_regressed = false, memory_improved = false;
   bool accuracy_regressed = false;
   bool status_regressed = false;        // ran before, does not now
+  bool missing_regressed = false;       // in BASE, not in NEW, under require_all
   std::vector<std::string> notes;
   bool regressed() const {
-    return time_regressed || memory_regressed || accuracy_regressed || status_regressed;
+    return time_regressed || memory_regressed || accuracy_regressed || status_regressed ||
+           missing_regressed;
   }
   std::string verdict() const;          // "regressed: time +52 %", "ok", "faster", "new", ...
 };
@@ -45,11 +49,18 @@ struct Comparison {
   std::vector<std::string> environment_warnings;  // the two runs ran on different machines
   size_t regressions = 0;
   size_t matched = 0;
+  size_t missing = 0;  // rows of BASE that NEW lacks
   CompareOptions options;
 };
 
+// Every figure comes from the stored samples, never from the stored summary; both files are
+// first checked with check_time_samples (InvalidProblem on a bad file).
 Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
                            const CompareOptions& o = {});
+// Each row's stored median, min, max, p25, p75, mean and count must be those of its samples
+// (within the samples' nanosecond rounding), every sample positive and finite, every ok row
+// timed, and no point stored twice. Throws InvalidProblem("<name>: row <i> (<point>): ...").
+void check_time_samples(const ResultsFile& f, const std::string& name);
 // A fixed-width table, or a Markdown table for a CI comment.
 std::string comparison_report(const Comparison& c, bool markdown);
 

@@ -311,7 +311,7 @@ EvalResult run_eval(const EvalOptions& o) {
     r.reference_rel_l2 = rel_l2_rows(p, r.output.data(), rows, want.data());
     r.reference_rows = int64_t(rows.size());
   }
-  if (!o.output_path.empty()) npy::write_f32(o.output_path, r.output_shape, r.output.data());
+  if (!o.output_path.empty()) npy::write(o.output_path, r.output_shape, r.output);
   return r;
 }
 

@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <span>
+#include <tuple>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -36,12 +39,12 @@ ojson point_json(const Point& pt) {
           {"axes", axes_json(pt.problem)}};
 }
 
-// One input tensor as eval reads it (eval.hpp, problem.hpp for the layouts).
+// One input tensor as eval reads it (eval.hpp, problem.hpp for the layouts); the data's
+// length travels with it, so npy::write checks it against the shape.
 struct NpyTensor {
   std::string file;
-  const char* descr;
   std::vector<int64_t> shape;
-  const void* data;
+  std::variant<std::span<const float>, std::span<const int32_t>> data;
 };
 
 std::vector<NpyTensor> input_tensors(const Problem& p, const HostInputs& in) {
@@ -49,21 +52,22 @@ std::vector<NpyTensor> input_tensors(const Problem& p, const HostInputs& in) {
   const int64_t b = p.batch, h = p.heads, n = p.seq_len, dh = p.head_dim,
                 B = param_or_0("codebooks"), W = param_or_0("codewords");
   const std::vector<int64_t> seq = {b, h, n, dh}, proj = {h, B, dh, dh};
-  const std::pair<const std::vector<float>*, NpyTensor> floats[] = {
-      {&in.q, {"q.npy", "<f4", seq, nullptr}},
-      {&in.k, {"k.npy", "<f4", seq, nullptr}},
-      {&in.v, {"v.npy", "<f4", seq, nullptr}},
-      {&in.codebooks, {"codebooks.npy", "<f4", {h, B, W, dh}, nullptr}},
-      {&in.wq, {"wq.npy", "<f4", proj, nullptr}},
-      {&in.wk, {"wk.npy", "<f4", proj, nullptr}},
-      {&in.wv, {"wv.npy", "<f4", proj, nullptr}},
-      {&in.probs, {"probs.npy", "<f4", {b, h, n, B, W}, nullptr}},
-      {&in.conv, {"conv.npy", "<f4", {h, param_or_0("conv_width"), dh}, nullptr}},
+  const std::tuple<const char*, const std::vector<float>*, std::vector<int64_t>> floats[] = {
+      {"q.npy", &in.q, seq},
+      {"k.npy", &in.k, seq},
+      {"v.npy", &in.v, seq},
+      {"codebooks.npy", &in.codebooks, {h, B, W, dh}},
+      {"wq.npy", &in.wq, proj},
+      {"wk.npy", &in.wk, proj},
+      {"wv.npy", &in.wv, proj},
+      {"probs.npy", &in.probs, {b, h, n, B, W}},
+      {"conv.npy", &in.conv, {h, param_or_0("conv_width"), dh}},
   };
   std::vector<NpyTensor> v;
-  for (const auto& [data, t] : floats)
-    if (!data->empty()) v.push_back({t.file, t.descr, t.shape, data->data()});
-  if (!in.codes.empty()) v.push_back({"codes.npy", "<i4", {b, h, n, B}, in.codes.data()});
+  for (const auto& [file, data, shape] : floats)
+    if (!data->empty()) v.push_back({file, shape, std::span<const float>(*data)});
+  if (!in.codes.empty())
+    v.push_back({"codes.npy", {b, h, n, B}, std::span<const int32_t>(in.codes)});
   return v;
 }
 
@@ -118,15 +122,15 @@ std::vector<std::string> export_point_files(const Point& pt, const std::string& 
 
   const HostInputs in = make_inputs(p, k.info().inputs, p.seed);
   for (const NpyTensor& t : input_tensors(p, in)) {
-    npy::write(path(t.file), t.descr, t.shape, t.data);
+    std::visit([&](auto data) { npy::write(path(t.file), t.shape, data); }, t.data);
     files.push_back(t.file);
   }
   const std::vector<RowId> rows = correctness_rows(p);
   const auto nrows = int64_t(rows.size());
   std::vector<double> reference(rows.size() * size_t(p.head_dim));
   k.reference_rows(p, in.view(), rows, reference.data());
-  npy::write(path("rows.npy"), "<i8", {nrows, 2}, row_pairs(rows).data());
-  npy::write(path("reference.npy"), "<f8", {nrows, p.head_dim}, reference.data());
+  npy::write(path("rows.npy"), {nrows, 2}, row_pairs(rows));
+  npy::write(path("reference.npy"), {nrows, p.head_dim}, reference);
   files.insert(files.end(), {"rows.npy", "reference.npy"});
 
   const ojson point = {{"kernel", k.info().name},

@@ -35,6 +35,12 @@ Counter g_counted;
 std::atomic<bool> g_interposed{false};
 }  // namespace
 
+#ifdef ATTNBENCH_NO_INTERPOSER
+// Sanitizer builds leave heap_interpose.cpp out (ASan owns malloc): nothing to install, and
+// interposed() stays false, so measured peaks come from the counting allocator.
+void install_interposer() {}
+#endif
+
 void mark_interposed() { g_interposed.store(true); }
 bool interposed() { return g_interposed.load(); }
 

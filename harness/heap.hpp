@@ -16,7 +16,8 @@
 
 namespace attnbench::heap {
 
-// Pulls the interposer into the executable (see heap_interpose.cpp) and marks it active.
+// Pulls the interposer into the executable (see heap_interpose.cpp) and marks it active; a
+// no-op in sanitizer builds (ATTNBENCH_NO_INTERPOSER), which measure with the counting allocator.
 void install_interposer();
 // True once install_interposer() ran: the whole process heap is counted.
 bool interposed();

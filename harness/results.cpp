@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "file_io.hpp"
 
 namespace attnbench {
 
@@ -543,47 +544,26 @@ ResultsFile read_results(const std::string& path) {
 
 namespace {
 
-// Writes `text` to a temporary file in the folder of `path` (created when missing); its name.
-std::string write_temporary(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  if (target.has_parent_path()) {
-    std::error_code ec;
-    fs::create_directories(target.parent_path(), ec);
-  }
-  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  std::ofstream out(tmp, std::ios::trunc);
-  if (!out) fail_at(path, fmt::format("cannot write ({})", std::strerror(errno)));
-  out << text;
-  out.flush();
-  if (!out) {
-    std::remove(tmp.c_str());
-    fail_at(path, "write error (disk full?)");
-  }
-  return tmp;
-}
-
 std::string results_text(const ResultsFile& f) { return to_json(f).dump(1) + "\n"; }
+
+// The folder of `path`, created when missing (a results file may name a new folder).
+void make_parent_folder(const std::string& path) {
+  const std::filesystem::path target(path);
+  if (!target.has_parent_path()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(target.parent_path(), ec);
+}
 
 }  // namespace
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = write_temporary(path, text);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    fail_at(path, fmt::format("cannot rename the temporary file into place ({})", std::strerror(err)));
-  }
+  make_parent_folder(path);
+  file_io::write_atomic(path, text);
 }
 
 void write_text_new(const std::string& path, const std::string& text) {
-  const std::string tmp = write_temporary(path, text);
-  // link, unlike rename, fails when the target exists: no file is ever replaced
-  const int rc = link(tmp.c_str(), path.c_str());
-  const int err = errno;
-  std::remove(tmp.c_str());
-  if (rc != 0 && err == EEXIST) fail_at(path, "exists; it is not overwritten");
-  if (rc != 0) fail_at(path, fmt::format("cannot create ({})", std::strerror(err)));
+  make_parent_folder(path);
+  file_io::write_new(path, text);
 }
 
 void write_results(const std::string& path, const ResultsFile& f) {

@@ -171,7 +171,8 @@ ResultsFile results_from_json(const ojson& j, const std::string& name);
 
 // Reads a results file; throws InvalidProblem("<path>: <problem>").
 ResultsFile read_results(const std::string& path);
-// Writes `path` atomically (a temporary file in the same folder, then rename).
+// Writes `path` atomically (file_io::write_atomic: a temporary file in the same folder,
+// fsync, rename; a failed write leaves the previous file as it was).
 void write_results(const std::string& path, const ResultsFile& f);
 // The same for a file that must not exist yet (write_text_new): throws when it does.
 void create_results(const std::string& path, const ResultsFile& f);

@@ -13,6 +13,7 @@
 
 #include "errors.hpp"
 #include "export.hpp"
+#include "file_io.hpp"
 #include "sysinfo.hpp"
 #include "text.hpp"
 
@@ -194,6 +195,21 @@ std::string output_path(const SweepArgs& a, const std::string& preset) {
   return !a.resume.empty() ? a.resume : default_out_path(preset);
 }
 
+// The results file this run may write: a regular or a new file, an existing one only when
+// resumed or forced, locked against a second writer for the whole run.
+file_io::RunLock claim_output(const SweepArgs& a, const std::string& out, const std::string& cmdline) {
+  file_io::check_output_target(out, a.out.empty() && !a.resume.empty() ? "--resume" : "--out");
+  file_io::check_create_only(out, a.resume, a.force);
+  return file_io::RunLock(out, cmdline);
+}
+
+// Temporary files a killed writer of `out` left behind: removed when their writer is gone.
+void clear_leftovers(const std::string& out) {
+  for (const auto& t : file_io::leftover_temps(out, true))
+    fmt::print(stderr, "attnbench: warning: {} {} (left by pid {})\n", t.removed ? "removed" : "found",
+               t.path, t.pid);
+}
+
 void start_results_file(ResultsFile& file, const SweepArgs& a, const SweepSpec& expanded,
                         const Shard& shard, int threads, const std::string& cmdline) {
   const Environment now = collect_environment(threads, cmdline);
@@ -279,6 +295,8 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
   if (a.dry_run) return print_dry_run(a, spec, opt, points, backends.size(), cmdline);
 
   const std::string out = output_path(a, spec.name);
+  const file_io::RunLock lock = claim_output(a, out, cmdline);
+  clear_leftovers(out);
   start_results_file(file, a, expanded_spec(spec, backends, opt), shard, threads, cmdline);
   calibrate_for_sweep(file, opt, backends, a);
   record_cache_policy(file, backends, a, out);

@@ -21,6 +21,7 @@ struct SweepArgs {
   bool dry_run = false, quiet = false, no_calibrate = false;
   bool warm = false;  // cuda: keep L2 warm between samples (no flush)
   bool json = false;  // with dry_run: the plan as JSON (peers/)
+  bool force = false;  // replace an existing --out file
 };
 
 // The sweep the command asks for: --preset, --sweep, the resumed file's preset or the

@@ -2,6 +2,8 @@
 // kernel and a row that no longer runs are regressions; noise is not.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "compare.hpp"
 
 using namespace attnbench;
@@ -20,6 +22,24 @@ Row make_row(const std::string& kernel, int64_t n, const std::vector<double>& sa
   r.correctness_rel_l2 = 2e-7;
   if (kernel != "vanilla_materialized") r.approx_rel_l2 = 0.3;
   return r;
+}
+
+// New samples with the summary they imply, as a sweep stores them.
+void set_samples(Row& r, const std::vector<double>& samples) {
+  r.time->samples = samples;
+  static_cast<stats::Summary&>(*r.time) = stats::summarize(samples);
+}
+
+std::string compare_error(const ResultsFile& a, const ResultsFile& b) {
+  CompareOptions o;
+  o.base_name = "base.json";
+  o.new_name = "new.json";
+  try {
+    compare_results(a, b, o);
+  } catch (const InvalidProblem& e) {
+    return e.what();
+  }
+  return "";
 }
 
 std::vector<double> noisy(double base, int n, double spread) {
@@ -52,8 +72,9 @@ TEST_CASE("compare passes identical files", "[harness][compare]") {
 TEST_CASE("compare flags a doubled time", "[harness][compare]") {
   const ResultsFile a = baseline();
   ResultsFile b = a;
-  for (double& s : b.rows[1].time->samples) s *= 2;
-  b.rows[1].time->median *= 2;
+  std::vector<double> doubled = b.rows[1].time->samples;
+  for (double& s : doubled) s *= 2;
+  set_samples(b.rows[1], doubled);
   const Comparison c = compare_results(a, b);
   CHECK(c.regressions == 1);
   CHECK(c.rows[1].time_regressed);
@@ -78,8 +99,7 @@ TEST_CASE("compare flags a grown peak memory", "[harness][compare]") {
 TEST_CASE("compare ignores noise and changes under the threshold", "[harness][compare]") {
   const ResultsFile a = baseline();
   ResultsFile b = a;
-  b.rows[0].time->samples = noisy(10.5, 20, 0.05);  // +5 %: under the 10 % threshold
-  b.rows[0].time->median = stats::summarize(b.rows[0].time->samples).median;
+  set_samples(b.rows[0], noisy(10.5, 20, 0.05));  // +5 %: under the 10 % threshold
   b.rows[1].memory.scratch_bytes += 100;  // +1.4 %
   CHECK(compare_results(a, b).regressions == 0);
   CompareOptions strict;
@@ -103,12 +123,84 @@ TEST_CASE("compare flags broken kernels and rows that no longer run", "[harness]
   CHECK(c.rows[3].verdict() == "new");
   REQUIRE(c.environment_warnings.size() == 1);
   CHECK_THAT(c.environment_warnings[0], Catch::Contains("CPU A") && Catch::Contains("CPU B"));
-  // a row missing from NEW is reported, not a regression
+}
+
+TEST_CASE("a row missing from NEW is reported, and fails under --require-all", "[harness][compare]") {
+  const ResultsFile a = baseline();
   ResultsFile d = a;
   d.rows.pop_back();
   const Comparison m = compare_results(a, d);
   CHECK(m.regressions == 0);
+  CHECK(m.missing == 1);
   CHECK(m.rows.back().verdict() == "missing");
+  CHECK_THAT(comparison_report(m, false), Catch::Contains("1 row of BASE missing from NEW"));
+  CompareOptions all;
+  all.require_all = true;
+  const Comparison r = compare_results(a, d, all);
+  CHECK(r.regressions == 1);
+  CHECK(r.rows.back().missing_regressed);
+  CHECK(r.rows.back().verdict() == "REGRESSED: missing from NEW");
+  CHECK(compare_results(a, a, all).regressions == 0);
+}
+
+TEST_CASE("compare takes every time figure from the samples, never the stored summary",
+          "[harness][compare]") {
+  const ResultsFile a = baseline();
+  // doubled samples under the old median: the summary no longer matches, so the file is refused
+  ResultsFile b = a;
+  for (double& x : b.rows[1].time->samples) x *= 2;
+  CHECK_THAT(compare_error(a, b), Catch::Contains("new.json: row 1 (lisa_base cpu") &&
+                                      Catch::Contains("stored median"));
+  // the same tampering in BASE names BASE
+  CHECK_THAT(compare_error(b, a), Catch::StartsWith("base.json: row 1"));
+  // each stored figure is checked, and the count
+  for (int what = 0; what < 5; ++what) {
+    ResultsFile c = a;
+    TimeStats& t = *c.rows[2].time;
+    double* figure[] = {&t.min, &t.max, &t.p25, &t.p75, &t.mean};
+    *figure[what] *= 1.001;
+    CHECK_THAT(compare_error(a, c), Catch::Contains("row 2") && Catch::Contains("is not the"));
+  }
+  ResultsFile n = a;
+  n.rows[0].time->count = 19;
+  CHECK_THAT(compare_error(a, n), Catch::Contains("count 19 but 20 samples"));
+  // the nanosecond rounding of stored samples is within the tolerance
+  ResultsFile r = a;
+  r.rows[0].time->median += 4e-7;
+  CHECK(compare_error(a, r).empty());
+  CHECK(*compare_results(a, r).rows[0].time_ratio == 1.0);
+}
+
+TEST_CASE("an ok row without a positive time is an error, not a faster row", "[harness][compare]") {
+  const ResultsFile a = baseline();
+  ResultsFile untimed = a;
+  untimed.rows[0].time.reset();
+  CHECK_THAT(compare_error(a, untimed), Catch::Contains("new.json: row 0") &&
+                                            Catch::Contains("status ok without a time"));
+  for (double bad : {0.0, -1.0, std::nan("")}) {
+    ResultsFile b = a;
+    std::vector<double> s = b.rows[1].time->samples;
+    s[3] = bad;
+    set_samples(b.rows[1], s);
+    CHECK_THAT(compare_error(a, b), Catch::Contains("row 1") && Catch::Contains("sample 3") &&
+                                        Catch::Contains("positive and finite"));
+  }
+  ResultsFile empty = a;
+  set_samples(empty.rows[2], {});
+  CHECK_THAT(compare_error(a, empty), Catch::Contains("row 2") && Catch::Contains("without samples"));
+  // an error row may have no time
+  ResultsFile err = a;
+  err.rows[2].status = "error";
+  err.rows[2].time.reset();
+  CHECK(compare_error(a, err).empty());
+}
+
+TEST_CASE("a point stored twice in one file is an error", "[harness][compare]") {
+  const ResultsFile a = baseline();
+  ResultsFile b = a;
+  b.rows.push_back(b.rows[0]);
+  CHECK_THAT(compare_error(a, b), Catch::Contains("new.json: row 3") &&
+                                      Catch::Contains("the same point as row 0"));
 }
 
 TEST_CASE("too few samples are judged on the medians", "[harness][compare]") {

@@ -2,6 +2,8 @@
 // directly; every kind of bad input is rejected with a message naming the file.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -28,7 +30,7 @@ void write_inputs(const fs::path& dir, const Problem& p, const HostInputs& in, b
   const int64_t b = p.batch, h = p.heads, n = p.seq_len, dh = p.head_dim,
                 B = param_or_0("codebooks"), W = param_or_0("codewords");
   auto f32 = [&](const char* name, const std::vector<float>& v, std::vector<int64_t> shape) {
-    if (!v.empty()) npy::write_f32((dir / name).string(), shape, v.data());
+    if (!v.empty()) npy::write((dir / name).string(), shape, v);
   };
   f32("q.npy", in.q, {b, h, n, dh});
   f32("k.npy", in.k, {b, h, n, dh});
@@ -42,9 +44,9 @@ void write_inputs(const fs::path& dir, const Problem& p, const HostInputs& in, b
   if (!in.codes.empty()) {
     if (codes_int64) {
       std::vector<int64_t> c(in.codes.begin(), in.codes.end());
-      npy::write((dir / "codes.npy").string(), "<i8", {b, h, n, B}, c.data());
+      npy::write((dir / "codes.npy").string(), {b, h, n, B}, c);
     } else {
-      npy::write((dir / "codes.npy").string(), "<i4", {b, h, n, B}, in.codes.data());
+      npy::write((dir / "codes.npy").string(), {b, h, n, B}, in.codes);
     }
   }
 }
@@ -156,27 +158,27 @@ TEST_CASE("eval rejects each kind of bad input with the file named", "[harness][
     const auto d = fresh_dir("wrong_shape");
     write_inputs(d, pv, iv);
     std::vector<float> k2(iv.k.begin(), iv.k.begin() + 2 * 15 * 8);
-    npy::write_f32((d / "k.npy").string(), {1, 2, 15, 8}, k2.data());
+    npy::write((d / "k.npy").string(), {1, 2, 15, 8}, k2);
     expect_error(vanilla, d, "k.npy", "shape (1, 2, 15, 8)");
   }
   SECTION("wrong rank") {
     const auto d = fresh_dir("wrong_rank");
     write_inputs(d, pv, iv);
-    npy::write_f32((d / "q.npy").string(), {2, 16, 8}, iv.q.data());
+    npy::write((d / "q.npy").string(), {2, 16, 8}, iv.q);
     expect_error(vanilla, d, "q.npy", "3 dimensions");
   }
   SECTION("wrong dtype") {
     const auto d = fresh_dir("wrong_dtype");
     write_inputs(d, pv, iv);
     std::vector<int32_t> ints(iv.v.size(), 1);
-    npy::write((d / "v.npy").string(), "<i4", {1, 2, 16, 8}, ints.data());
+    npy::write((d / "v.npy").string(), {1, 2, 16, 8}, ints);
     expect_error(vanilla, d, "v.npy", "dtype '<i4'");
   }
   SECTION("codes as float") {
     const auto d = fresh_dir("codes_float");
     write_inputs(d, pl, il);
     std::vector<float> c(il.codes.begin(), il.codes.end());
-    npy::write_f32((d / "codes.npy").string(), {1, 2, 16, 2}, c.data());
+    npy::write((d / "codes.npy").string(), {1, 2, 16, 2}, c);
     expect_error(lisa, d, "codes.npy", "dtype '<f4'");
   }
   SECTION("codes out of range") {
@@ -191,20 +193,21 @@ TEST_CASE("eval rejects each kind of bad input with the file named", "[harness][
     write_inputs(d, pl, il, true);
     std::vector<int64_t> c(il.codes.begin(), il.codes.end());
     c[0] = -1;
-    npy::write((d / "codes.npy").string(), "<i8", {1, 2, 16, 2}, c.data());
+    npy::write((d / "codes.npy").string(), {1, 2, 16, 2}, c);
     expect_error(lisa, d, "codes.npy", "negative");
   }
   SECTION("codebooks that disagree with the codes") {
     const auto d = fresh_dir("codebooks_shape");
     write_inputs(d, pl, il);
-    npy::write_f32((d / "codebooks.npy").string(), {2, 3, 4, 8}, il.codebooks.data());
+    const std::vector<float> cb(2 * 3 * 4 * 8, 0.5f);  // as many elements as the shape says
+    npy::write((d / "codebooks.npy").string(), {2, 3, 4, 8}, cb);
     expect_error(lisa, d, "codebooks.npy", "(2, 3, 4, 8)");
   }
   SECTION("only some projections") {
     const auto d = fresh_dir("projections");
     write_inputs(d, pl, il);
     std::vector<float> w(2 * 2 * 8 * 8, 0.1f);
-    npy::write_f32((d / "wq.npy").string(), {2, 2, 8, 8}, w.data());
+    npy::write((d / "wq.npy").string(), {2, 2, 8, 8}, w);
     expect_error(lisa, d, d.string(), "found 1 of 3");
   }
   SECTION("truncated file") {
@@ -218,6 +221,34 @@ TEST_CASE("eval rejects each kind of bad input with the file named", "[harness][
     write_inputs(d, pv, iv);
     std::ofstream(d / "k.npy", std::ios::binary | std::ios::trunc) << "this is not numpy data";
     expect_error(vanilla, d, "k.npy", "not a .npy file");
+  }
+  SECTION("a folder where q.npy belongs") {
+    const auto d = fresh_dir("folder");
+    write_inputs(d, pv, iv);
+    fs::remove(d / "q.npy");
+    fs::create_directory(d / "q.npy");
+    expect_error(vanilla, d, "q.npy", "is a folder");
+  }
+  SECTION("a FIFO where k.npy belongs is refused, not opened (nothing blocks)") {
+    const auto d = fresh_dir("fifo");
+    write_inputs(d, pv, iv);
+    fs::remove(d / "k.npy");
+    REQUIRE(mkfifo((d / "k.npy").c_str(), 0600) == 0);
+    expect_error(vanilla, d, "k.npy", "is a FIFO");
+  }
+  SECTION("a huge declared shape in a tiny file is refused before allocating") {
+    const auto d = fresh_dir("huge_shape");
+    write_inputs(d, pv, iv);
+    // 2^58 bytes declared, 64 present: allocating before checking would fail differently
+    std::string header =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576, 1024, 64), }";
+    header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+    header += '\n';
+    std::ofstream f(d / "v.npy", std::ios::binary | std::ios::trunc);
+    f << "\x93NUMPY\x01" << '\0' << char(header.size() & 0xff) << char(header.size() >> 8)
+      << header << std::string(64, '\0');
+    f.close();
+    expect_error(vanilla, d, "v.npy", "truncated");
   }
   SECTION("missing file") {
     const auto d = fresh_dir("missing");

@@ -1,7 +1,10 @@
 // harness/npy: byte-exact with NumPy's own files, round trips, and every kind of bad file.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cstring>
+#include <span>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -60,9 +63,9 @@ std::string error_of(const std::vector<unsigned char>& bytes) {
 
 TEST_CASE("npy files are byte-identical to NumPy's", "[harness][npy]") {
   const std::vector<float> f = {0, 1, 2, 3, 4, 5};
-  CHECK(npy::serialize("<f4", {2, 3}, f.data()) == unhex(kNumpyF4));
+  CHECK(npy::serialize({2, 3}, f) == unhex(kNumpyF4));
   const std::vector<int64_t> i = {7, -1, 3};
-  CHECK(npy::serialize("<i8", {3}, i.data()) == unhex(kNumpyI8));
+  CHECK(npy::serialize({3}, i) == unhex(kNumpyI8));
 
   const npy::Array a = npy::parse(unhex(kNumpyF4), "f.npy");
   CHECK(a.descr == "<f4");
@@ -81,7 +84,7 @@ TEST_CASE("npy round trips through files, versions 1 and 2", "[harness][npy]") {
   std::filesystem::create_directories(dir);
   const std::vector<int32_t> v = {1, -2, 3, 4, 5, 6, 7, 8};
   const std::string path = (dir / "codes.npy").string();
-  npy::write(path, "<i4", {2, 2, 2}, v.data());
+  npy::write(path, {2, 2, 2}, v);
   const npy::Array a = npy::read(path);
   CHECK(a.descr == "<i4");
   CHECK(a.shape == std::vector<int64_t>{2, 2, 2});
@@ -121,4 +124,57 @@ TEST_CASE("npy rejects what it cannot read, naming the file", "[harness][npy]") 
   CHECK_THAT(error_of(v9), Catch::Contains("version 9"));
   CHECK_THROWS_WITH(npy::read("/nonexistent/dir/q.npy"),
                     Catch::Contains("/nonexistent/dir/q.npy") && Catch::Contains("cannot open"));
+}
+
+TEST_CASE("npy::write refuses data whose length is not the shape's element count",
+          "[harness][npy]") {
+  const auto dir = std::filesystem::temp_directory_path() / "attnbench_test_npy_span";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "short.npy").string();
+  const std::vector<float> five(5, 1.0f);
+  CHECK_THROWS_WITH(npy::write(path, {2, 3}, five),
+                    Catch::Contains("short.npy") && Catch::Contains("(2, 3) has 6 elements") &&
+                        Catch::Contains("has 5"));
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK_THROWS_WITH(npy::serialize({-1, 3}, five), Catch::Contains("cannot write shape (-1, 3)"));
+  // a span of part of a buffer is fine when the shape says so
+  npy::write(path, {5}, std::span<const float>(five));
+  CHECK(npy::read(path).shape == std::vector<int64_t>{5});
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("npy::read checks the path and the header before allocating", "[harness][npy]") {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "attnbench_test_npy_read";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "folder.npy");
+  CHECK_THROWS_WITH(npy::read((dir / "folder.npy").string()),
+                    Catch::Contains("folder.npy: is a folder"));
+  REQUIRE(mkfifo((dir / "fifo.npy").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(npy::read((dir / "fifo.npy").string()), Catch::Contains("fifo.npy: is a FIFO"));
+  CHECK_THROWS_WITH(npy::read("/dev/zero"), Catch::Contains("/dev/zero: is a character device"));
+  // a declared shape far larger than the file: refused as truncated, nothing allocated
+  const auto write_raw = [&](const std::string& name, const std::vector<unsigned char>& bytes) {
+    std::ofstream(dir / name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    return (dir / name).string();
+  };
+  const auto huge = write_raw(
+      "huge.npy", raw_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1024), }", 8));
+  CHECK_THROWS_WITH(npy::read(huge), Catch::Contains("huge.npy: truncated") &&
+                                         Catch::Contains("needs 4503599627370496 bytes"));
+  // a shape whose byte count overflows 64 bits
+  const auto over = write_raw(
+      "overflow.npy",
+      raw_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 8));
+  CHECK_THROWS_WITH(npy::read(over), Catch::Contains("overflow.npy: shape (4294967296, 4294967296) is too large"));
+  // a version 2 header longer than the file
+  auto v2 = raw_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 16, 2);
+  v2[10] = 0x40;  // header length + 4 MiB
+  CHECK_THROWS_WITH(npy::read(write_raw("long_header.npy", v2)), Catch::Contains("long_header.npy"));
+  // the same checks hold for parse
+  CHECK_THAT(error_of(raw_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1024), }", 8)),
+             Catch::Contains("truncated"));
+  fs::remove_all(dir);
 }

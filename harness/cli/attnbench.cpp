@@ -6,6 +6,7 @@
 //                  [--param key=value ...]
 //   attnbench export --kernel NAME --out DIR [--axis name=value ...]   (for peers/)
 //   attnbench compare BASE.json NEW.json [--threshold 10%] [--alpha 0.05] [--markdown]
+//                     [--require-all]
 //   attnbench calibrate [--quick] [--json]     this machine's sgemm rate and bandwidth (and the
 //                                              GPU's GEMM rates, bandwidth and clocks)
 //   attnbench merge FILES... --out FILE        join the shards (results files) of one sweep
@@ -13,6 +14,7 @@
 // (sweep_command.hpp, commands.hpp, export.hpp, merge.hpp). Every bad input gives a one-line message on
 // stderr and exit status 2 (compare exits 1 for a regression). The results schema is
 // results/README.md.
+#include <csignal>
 #include <functional>
 #include <new>
 #include <utility>
@@ -45,6 +47,7 @@ Command add_sweep(CLI::App& app, SweepArgs& a, const std::string& cmdline) {
   s->add_option("--backend", a.backend, "cpu, cuda or all (default: the sweep's, usually all)")
       ->check(CLI::IsMember({"cpu", "cuda", "all"}));
   s->add_option("--out", a.out, "results file (default results/<date>-<host>-<preset>.json)");
+  s->add_flag("--force", a.force, "replace --out when it exists (else --resume continues it)");
   s->add_option("--resume", a.resume,
                 "continue this results file: points already in it (ok or skipped) are not run "
                 "again, error rows are re-run");
@@ -108,6 +111,8 @@ Command add_compare(CLI::App& app, CompareArgs& a) {
   s->add_option("--threshold", a.threshold, "relative change that counts, e.g. 10% or 0.1 (default 10%)");
   s->add_option("--alpha", a.alpha, "significance level of the Mann-Whitney U test (default 0.05)");
   s->add_flag("--markdown", a.markdown, "print a Markdown table (for a CI comment)");
+  s->add_flag("--require-all", a.require_all,
+              "a row of BASE missing from NEW is a regression (exit 1)");
   return {s, [&a] { return run_compare_command(a); }};
 }
 
@@ -167,6 +172,7 @@ int run_chosen(const std::vector<Command>& commands) {
 
 int main(int argc, char** argv) {
   heap::install_interposer();
+  std::signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (one line), not the process
   const std::string cmdline = command_line(argc, argv);
   CLI::App app{"attnbench: benchmarks and reproduction of efficient self-attention for sequential "
                "recommendation"};

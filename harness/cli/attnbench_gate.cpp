@@ -12,6 +12,7 @@
 // Prints a Markdown report; exit 0 = pass (warnings included), 1 = a regression, 2 = an error.
 // bench/ci_perf.sh runs the gates for `./run_all.sh ci-perf`. This file only declares the
 // options; the gates are harness/gates*.cpp (gates_run.hpp).
+#include <csignal>
 #include <functional>
 #include <utility>
 
@@ -72,6 +73,7 @@ Command add_time(CLI::App& app, GateOptions& c, TimeArgs& a) {
 
 int main(int argc, char** argv) {
   heap::install_interposer();  // the measured peak counts every heap byte of the process
+  std::signal(SIGXFSZ, SIG_IGN);  // a file size limit fails a write (one line), not the process
   GateOptions c;
   c.cmdline = command_line(argc, argv);
   CLI::App app{"attnbench_gate: CI performance gates against the baselines in results/baselines"};
