@@ -206,17 +206,7 @@ struct Slot {
 };
 // `compensated`: the forms whose state is added with Kahan compensation (all but column
 // softmax, which rescales its state as the maxima move) carry the three extra buffers.
-cpu::Sizer slot_sizer(int64_t m, int64_t dh, bool compensated, bool key_cache) {
-  cpu::Sizer s;
-  s.add<float>(m * dh).add<float>(m).add<float>(m).add<float>(m).add<float>(m);
-  s.add<float>(kMaxBlock * m).add<float>(kMaxBlock * m).add<float>(m * kCausalBlock);
-  s.add<float>(kCausalBlock * kCausalBlock).add<float>(kMaxBlock);
-  if (compensated) s.add<float>(m * dh + m).add<float>(m * dh).add<float>(m);
-  if (key_cache) s.add<float>(kKeyCacheFloats);
-  return s;
-}
-Slot carve_slot(void* base, int64_t m, int64_t dh, bool compensated, bool key_cache) {
-  cpu::Carver c(base);
+Slot carve_slot(Carver& c, int64_t m, int64_t dh, bool compensated, bool key_cache) {
   Slot w{};
   w.st.s = c.take<float>(m * dh);
   w.st.z = c.take<float>(m);
@@ -243,16 +233,29 @@ int64_t sequence_chunks(const Problem& p, int nt) {
 }
 
 // Scratch: one Slot per thread, then (only when sequences are chunked) one state and one key
-// max per (sequence, chunk). Nothing depends on N beyond the chunk count (<= threads).
+// max per (sequence, chunk). Nothing depends on N beyond the chunk count (<= threads). The
+// query sizes the chunks for every thread, a run for its own thread count (never more).
+struct LinearScratch {
+  Slots slots;
+  float* states;  // [S, chunks] states of state_stride floats
+  float* key_c;   // [S, chunks]
+};
+LinearScratch carve_linear(Carver& c, const Problem& p, int64_t m, bool compensated,
+                           bool key_cache, int64_t chunks) {
+  const int64_t S = p.sequences(), dh = p.head_dim;
+  LinearScratch s{};
+  s.slots = take_slots(c, cpu::max_threads(),
+                       [&](Carver& t) { carve_slot(t, m, dh, compensated, key_cache); });
+  if (chunks > 1) {
+    s.states = c.take<float>(S * chunks * state_stride(m, dh));
+    s.key_c = c.take<float>(S * chunks);
+  }
+  return s;
+}
 size_t linear_scratch_bytes(const Problem& p, int64_t m, bool compensated,
                             bool key_cache = false) {
-  const int nt = cpu::max_threads();
-  const int64_t S = p.sequences(), dh = p.head_dim;
-  const int64_t C = sequence_chunks(p, nt);
-  size_t bytes = slot_sizer(m, dh, compensated, key_cache).bytes() * size_t(nt);
-  if (C > 1)
-    bytes += cpu::Sizer().add<float>(S * C * state_stride(m, dh)).add<float>(S * C).bytes();
-  return bytes;
+  const int64_t chunks = sequence_chunks(p, cpu::max_threads());
+  return layout_bytes([&](Carver& c) { carve_linear(c, p, m, compensated, key_cache, chunks); });
 }
 
 template <class Map>
@@ -264,22 +267,21 @@ class LinearEngine {
   void run(void* scratch, float* out, int nt) const {
     const int64_t S = p_.sequences();
     const int64_t C = sequence_chunks(p_, nt);
-    const size_t slot_bytes = slot_sizer(m_, dh_, !f_.column_softmax, f_.key_stabilizer).bytes();
-    char* slots = static_cast<char*>(scratch);
+    Carver carver(scratch);
+    const LinearScratch sc =
+        carve_linear(carver, p_, m_, !f_.column_softmax, f_.key_stabilizer, C);
     if (C == 1) {
 #pragma omp parallel num_threads(nt)
       {
-        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+        const Slot w = slot_of(sc);
 #pragma omp for schedule(dynamic)
         for (int64_t s = 0; s < S; ++s) whole_sequence(s, w, out);
       }
       return;
     }
     // chunked: states and key maxima per (sequence, chunk) after the per-thread slots
-    cpu::Carver shared(slots + slot_bytes * size_t(cpu::max_threads()));
-    float* states = shared.take<float>(S * C * state_stride(m_, dh_));
-    float* key_c = shared.take<float>(S * C);
+    float* states = sc.states;
+    float* key_c = sc.key_c;
     const int64_t blocks = (N_ + kBidirBlock - 1) / kBidirBlock;
     const int64_t chunk_len = (blocks + C - 1) / C * kBidirBlock;
     auto range = [&](int64_t c) {
@@ -288,8 +290,7 @@ class LinearEngine {
     if (f_.key_stabilizer) {
 #pragma omp parallel num_threads(nt)
       {
-        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+        const Slot w = slot_of(sc);
 #pragma omp for schedule(static) collapse(2)
         for (int64_t s = 0; s < S; ++s)
           for (int64_t c = 0; c < C; ++c) {
@@ -304,8 +305,7 @@ class LinearEngine {
     const int64_t local_chunks = p_.causal ? C - 1 : C;
 #pragma omp parallel num_threads(nt)
     {
-      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+      const Slot w = slot_of(sc);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
         for (int64_t c = 0; c < local_chunks; ++c) {
@@ -340,8 +340,7 @@ class LinearEngine {
     // pass 2: every chunk's outputs
 #pragma omp parallel num_threads(nt)
     {
-      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+      const Slot w = slot_of(sc);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
         for (int64_t c = 0; c < C; ++c) {
@@ -358,6 +357,12 @@ class LinearEngine {
   }
 
  private:
+  // The calling thread's slot.
+  Slot slot_of(const LinearScratch& sc) const {
+    Carver c(sc.slots.at(omp_get_thread_num()));
+    return carve_slot(c, m_, dh_, !f_.column_softmax, f_.key_stabilizer);
+  }
+
   void zero(const StateView& st) const {
     std::fill(st.s, st.s + m_ * dh_, 0.0f);
     std::fill(st.z, st.z + m_, 0.0f);
@@ -886,21 +891,29 @@ class PerformerCpu final : public Kernel {
     return random_features::performer_features(p.int_param("features"), p.head_dim);
   }
   // prepared: the projection as the kernel reads it, transposed (dh x m) and times dh^-1/4
-  // (so the dots are one product with the raw rows), then the generator's m x dh float output
-  // and its double work block.
-  WorkspaceSize workspace(const Problem& p) const override {
+  // (so the dots are one product with the raw rows; run reads it at the start), then the
+  // generator's m x dh float output and its double work block.
+  struct Prepared {
+    float* wt;
+    float* w;
+    double* work;
+  };
+  static Prepared carve_prepared(Carver& c, const Problem& p) {
     const int64_t m = features(p), dh = p.head_dim;
-    cpu::Sizer prep;
-    prep.add<float>(dh * m).add<float>(m * dh).add<double>(
-        int64_t(random_features::performer_projection_work_elems(dh)));
-    return {prep.bytes(), linear_scratch_bytes(p, m, /*compensated=*/true, /*key_cache=*/true)};
+    Prepared t{};
+    t.wt = c.take<float>(dh * m);
+    t.w = c.take<float>(m * dh);
+    t.work = c.take<double>(int64_t(random_features::performer_projection_work_elems(dh)));
+    return t;
+  }
+  WorkspaceSize workspace(const Problem& p) const override {
+    return {layout_bytes([&](Carver& c) { carve_prepared(c, p); }),
+            linear_scratch_bytes(p, features(p), /*compensated=*/true, /*key_cache=*/true)};
   }
   void prepare(const Problem& p, const Inputs&, void* prepared, const ExecContext&) const override {
     const int64_t m = features(p), dh = p.head_dim;
-    cpu::Carver c(prepared);
-    float* wt = c.take<float>(dh * m);
-    float* w = c.take<float>(m * dh);
-    double* work = c.take<double>(int64_t(random_features::performer_projection_work_elems(dh)));
+    Carver carver(prepared);
+    const auto [wt, w, work] = carve_prepared(carver, p);
     random_features::performer_projection(m, dh, p.seed, work, w);
     const float scale = math::performer_input_scale(int(dh));
     for (int64_t l = 0; l < m; ++l)
@@ -1040,18 +1053,38 @@ class HydraCpu final : public Kernel {
   }
   // Positions per block of the one-batch-element-per-thread path.
   static constexpr int64_t kBlock = 64;
-  static cpu::Sizer slot_sizer(int64_t d) {
-    return cpu::Sizer().add<float>(d).add<float>(kBlock).add<float>(kBlock);
-  }
   // Per thread a width-d accumulator and a block's inverse norms of k and q; with column groups
   // also the inverse norms of q and k of every position (2 floats per position: linear in N).
-  WorkspaceSize workspace(const Problem& p) const override {
-    const int nt = cpu::max_threads();
+  struct Slot {
+    float* acc;  // d
+    float* rk;   // kBlock
+    float* rq;   // kBlock
+  };
+  static Slot carve_slot(Carver& c, int64_t d) {
+    Slot t{};
+    t.acc = c.take<float>(d);
+    t.rk = c.take<float>(kBlock);
+    t.rq = c.take<float>(kBlock);
+    return t;
+  }
+  struct Scratch {
+    Slots slots;
+    float* rk;  // [batch, N] (column groups only)
+    float* rq;
+  };
+  static Scratch carve_scratch(Carver& c, const Problem& p, bool grouped) {
     const int64_t d = p.heads * p.head_dim;
-    cpu::Sizer s;
-    for (int t = 0; t < nt; ++t) s.add<float>(d).add<float>(kBlock).add<float>(kBlock);
-    if (column_groups(p, nt) > 1) s.add<float>(p.batch * p.seq_len).add<float>(p.batch * p.seq_len);
-    return {0, s.bytes()};
+    Scratch s{};
+    s.slots = take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_slot(t, d); });
+    if (grouped) {
+      s.rk = c.take<float>(p.batch * p.seq_len);
+      s.rq = c.take<float>(p.batch * p.seq_len);
+    }
+    return s;
+  }
+  WorkspaceSize workspace(const Problem& p) const override {
+    const bool grouped = column_groups(p, cpu::max_threads()) > 1;
+    return {0, layout_bytes([&](Carver& c) { carve_scratch(c, p, grouped); })};
   }
 
   // One batch element on one thread: positions in blocks of kBlock, each block's inverse norms
@@ -1101,17 +1134,17 @@ class HydraCpu final : public Kernel {
     const int nt = cpu::threads_for(ctx);
     const int64_t Bt = p.batch, H = p.heads, N = p.seq_len, dh = p.head_dim, d = H * dh;
     const int64_t G = column_groups(p, nt);
-    const size_t acc_bytes = slot_sizer(d).bytes();
-    char* base = static_cast<char*>(scratch);
-    auto acc_of = [&](int t) { return reinterpret_cast<float*>(base + acc_bytes * size_t(t)); };
+    Carver carver(scratch);
+    const Scratch sc = carve_scratch(carver, p, G > 1);
+    auto slot_of = [&](int t) {
+      Carver c(sc.slots.at(t));
+      return carve_slot(c, d);
+    };
     if (G == 1) {  // one batch element per thread
 #pragma omp parallel for num_threads(nt) schedule(dynamic)
       for (int64_t b = 0; b < Bt; ++b) {
-        cpu::Carver c(acc_of(omp_get_thread_num()));
-        float* acc = c.take<float>(d);
-        float* rk = c.take<float>(kBlock);
-        float* rq = c.take<float>(kBlock);
-        stream_batch(p, in, b, acc, rk, rq, out);
+        const Slot w = slot_of(omp_get_thread_num());
+        stream_batch(p, in, b, w.acc, w.rk, w.rq, out);
       }
       return;
     }
@@ -1156,8 +1189,8 @@ class HydraCpu final : public Kernel {
     };
 
     // column groups: the norms first (parallel over positions), then each group streams
-    float* rk = reinterpret_cast<float*>(base + acc_bytes * size_t(cpu::max_threads()));
-    float* rq = rk + cpu::Sizer().add<float>(Bt * N).bytes() / sizeof(float);
+    float* rk = sc.rk;
+    float* rq = sc.rq;
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(static)
@@ -1173,7 +1206,7 @@ class HydraCpu final : public Kernel {
                         c1 = g == G - 1 ? d : std::min(d, (g + 1) * width);
           if (c0 >= c1) continue;
           stream(
-              acc_of(omp_get_thread_num()), b, c0, c1, [&](int64_t n) { return rk[b * N + n]; },
+              slot_of(omp_get_thread_num()).acc, b, c0, c1, [&](int64_t n) { return rk[b * N + n]; },
               [&](int64_t n) { return rq[b * N + n]; });
         }
     }

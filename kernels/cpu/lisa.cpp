@@ -36,36 +36,57 @@ namespace {
 // GFLOP/s with 64 rows, 87-89 with 256, measured on the 2-core development machine).
 constexpr int64_t kRowBlock = 256;
 
-// Views of the prepared tables: T and E [h, B, W, W]; Cv [h, B, W, dh] (the input codebooks
-// themselves when there are no projections); Cq, Ck are prepare's temporaries.
-struct LisaTables {
-  float* t;
-  float* e;
-  float* cq;
-  float* ck;
-  float* cv;
-};
+using math::LisaTables;  // the prepared tables' layout, shared with the CUDA kernel
 
-LisaTables carve_tables(const Problem& p, void* base) {
-  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-  cpu::Carver c(base);
-  LisaTables t{};
-  t.t = c.take<float>(HB * W * W);
-  t.e = c.take<float>(HB * W * W);
-  if (p.flag_param("projections")) {
-    t.cq = c.take<float>(HB * W * dh);
-    t.ck = c.take<float>(HB * W * dh);
-    t.cv = c.take<float>(HB * W * dh);
-  }
-  return t;
+// Chunks per sequence in the causal form: enough that every thread has work.
+int64_t chunks_per_sequence(const Problem& p) {
+  const int64_t nt = cpu::max_threads(), S = p.sequences();
+  if (S >= nt) return 1;
+  return std::max<int64_t>(1, std::min((nt + S - 1) / S, p.seq_len));
 }
 
-size_t tables_bytes(const Problem& p) {
-  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-  cpu::Sizer s;
-  s.add<float>(HB * W * W).add<float>(HB * W * W);
-  if (p.flag_param("projections")) s.add<float>(HB * W * dh).add<float>(HB * W * dh).add<float>(HB * W * dh);
-  return s.bytes();
+int64_t lisa_bw(const Problem& p) { return p.int_param("codebooks") * p.int_param("codewords"); }
+
+// Causal scratch: every chunk's starting histogram, then per thread the running histogram and
+// one row block's weights.
+struct CausalSlot {
+  float* hist;  // BW
+  float* a;     // kRowBlock x BW
+};
+CausalSlot carve_causal_slot(Carver& c, int64_t bw) {
+  CausalSlot s{};
+  s.hist = c.take<float>(bw);
+  s.a = c.take<float>(kRowBlock * bw);
+  return s;
+}
+struct CausalScratch {
+  float* starts;  // [S, chunks, BW]
+  Slots slots;
+};
+CausalScratch carve_causal(Carver& c, const Problem& p) {
+  const int64_t bw = lisa_bw(p);
+  CausalScratch s{};
+  s.starts = c.take<float>(p.sequences() * chunks_per_sequence(p) * bw);
+  s.slots = take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_causal_slot(t, bw); });
+  return s;
+}
+
+// Bidirectional scratch, per thread: the histogram, the B W x W weight tables and Y.
+struct BidirSlot {
+  float* hist;  // BW
+  float* a;     // BW x W
+  float* y;     // BW x dh
+};
+BidirSlot carve_bidir_slot(Carver& c, const Problem& p) {
+  const int64_t bw = lisa_bw(p);
+  BidirSlot s{};
+  s.hist = c.take<float>(bw);
+  s.a = c.take<float>(bw * p.int_param("codewords"));
+  s.y = c.take<float>(bw * p.head_dim);
+  return s;
+}
+Slots carve_bidir(Carver& c, const Problem& p) {
+  return take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_bidir_slot(t, p); });
 }
 
 class LisaCpu : public Kernel {
@@ -98,23 +119,21 @@ class LisaCpu : public Kernel {
   }
 
   WorkspaceSize workspace(const Problem& p) const override {
-    const int64_t BW = p.int_param("codebooks") * p.int_param("codewords"), W = p.int_param("codewords"), dh = p.head_dim;
-    const int64_t nt = cpu::max_threads();
-    cpu::Sizer s;
-    if (p.causal) {
-      s.add<float>(p.sequences() * chunks_per_sequence(p) * BW);  // chunk start histograms
-      for (int64_t t = 0; t < nt; ++t) s.add<float>(BW).add<float>(kRowBlock * BW);
-    } else {
-      for (int64_t t = 0; t < nt; ++t)
-        s.add<float>(BW).add<float>(BW * W).add<float>(BW * dh);  // H, weights, Y
-    }
-    return {tables_bytes(p), s.bytes()};
+    const size_t tables = layout_bytes([&](Carver& c) { math::lisa_carve_tables(c, p); });
+    const size_t scratch = layout_bytes([&](Carver& c) {
+      if (p.causal)
+        carve_causal(c, p);
+      else
+        carve_bidir(c, p);
+    });
+    return {tables, scratch};
   }
 
   void prepare(const Problem& p, const Inputs& in, void* prepared,
                const ExecContext&) const override {
     const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-    const LisaTables t = carve_tables(p, prepared);
+    Carver carver(prepared);
+    const LisaTables t = math::lisa_carve_tables(carver, p);
     const float scale = 1.0f / std::sqrt(float(dh));
     for (int64_t hb = 0; hb < HB; ++hb) {
       const float* c = in.codebooks + hb * W * dh;
@@ -133,17 +152,14 @@ class LisaCpu : public Kernel {
       float* tt = t.t + hb * W * W;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(W), int(W), int(dh), scale, cq,
                   int(dh), ck, int(dh), 0.0f, tt, int(W));
-      float* ee = t.e + hb * W * W;
-      for (int64_t r = 0; r < W; ++r) {
-        const float mx = *std::max_element(tt + r * W, tt + (r + 1) * W);
-        for (int64_t w = 0; w < W; ++w) ee[r * W + w] = std::exp(tt[r * W + w] - mx);
-      }
+      for (int64_t r = 0; r < W; ++r) math::lisa_exp_table_row(tt + r * W, W, t.e + (hb * W + r) * W);
     }
   }
 
   void run(const Problem& p, const Inputs& in, const void* prepared, void* scratch, float* out,
            const ExecContext& ctx) const override {
-    const LisaTables t = carve_tables(p, const_cast<void*>(prepared));
+    Carver carver(const_cast<void*>(prepared));
+    const LisaTables t = math::lisa_carve_tables(carver, p);
     const float* cv = p.flag_param("projections") ? t.cv : in.codebooks;
     if (p.causal)
       run_causal(p, in, t, cv, scratch, out, ctx);
@@ -212,13 +228,6 @@ class LisaCpu : public Kernel {
   }
 
  private:
-  // Chunks per sequence in the causal form: enough that every thread has work.
-  static int64_t chunks_per_sequence(const Problem& p) {
-    const int64_t nt = cpu::max_threads(), S = p.sequences();
-    if (S >= nt) return 1;
-    return std::max<int64_t>(1, std::min((nt + S - 1) / S, p.seq_len));
-  }
-
   // Adds position i's assignment for codebook b into hist (one B-slice of W entries).
   void add_position(const Inputs& in, int64_t pos, int64_t W, float* hist) const {
     if (soft_) {
@@ -250,10 +259,9 @@ class LisaCpu : public Kernel {
     const float decay = math::lisa_decay_factor(p.real_param("decay"));
     const math::LisaDims dims{N, B, W};
     const int nt = cpu::threads_for(ctx);
-    cpu::Carver carve(scratch);
-    float* starts = carve.take<float>(S * chunks * BW);
-    const size_t slot = cpu::Sizer().add<float>(BW).add<float>(kRowBlock * BW).bytes();
-    char* slots = static_cast<char*>(scratch) + carve.used();
+    Carver carver(scratch);
+    const CausalScratch sc = carve_causal(carver, p);
+    float* starts = sc.starts;
 
     std::optional<PhaseScope> pass1;
     if (chunks > 1) pass1.emplace(ctx.phases, "histogram+weights");
@@ -269,8 +277,7 @@ class LisaCpu : public Kernel {
             step(dims, in, s, i, decay, h);
         }
       // prefix over chunks: start[c] = decay^len * start[c-1] + local[c-1]
-      const float decay_chunk =
-          p.real_param("decay") > 0 ? float(std::exp(-p.real_param("decay") * double(chunk_len))) : 1.0f;
+      const float decay_chunk = math::lisa_decay_span(p.real_param("decay"), chunk_len);
       for (int64_t s = 0; s < S; ++s) {
         float* base = starts + s * chunks * BW;
         for (int64_t c = chunks - 1; c >= 1; --c)
@@ -288,9 +295,8 @@ class LisaCpu : public Kernel {
     // pass 2: stream every chunk from its starting histogram
 #pragma omp parallel num_threads(nt)
     {
-      cpu::Carver mine(slots + slot * size_t(omp_get_thread_num()));
-      float* hist = mine.take<float>(BW);
-      float* a = mine.take<float>(kRowBlock * BW);
+      Carver mine(sc.slots.at(omp_get_thread_num()));
+      const auto [hist, a] = carve_causal_slot(mine, BW);
       PhaseLaps laps(ctx.phases, 1.0 / omp_get_num_threads());
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
@@ -329,7 +335,8 @@ class LisaCpu : public Kernel {
                   W = p.int_param("codewords"), BW = B * W, dh = p.head_dim;
     const math::LisaDims dims{N, B, W};
     const int nt = cpu::threads_for(ctx);
-    const size_t slot = cpu::Sizer().add<float>(BW).add<float>(BW * W).add<float>(BW * dh).bytes();
+    Carver carver(scratch);
+    const Slots slots = carve_bidir(carver, p);
     auto build_y = [&](int64_t s, float* hist, float* a, float* y, PhaseLaps& laps) {
       const int64_t h = s % H;
       std::fill(hist, hist + BW, 0.f);
@@ -355,11 +362,8 @@ class LisaCpu : public Kernel {
       }
     };
     auto slot_views = [&](int thread) {
-      cpu::Carver c(static_cast<char*>(scratch) + slot * size_t(thread));
-      float* hist = c.take<float>(BW);
-      float* a = c.take<float>(BW * W);
-      float* y = c.take<float>(BW * dh);
-      return std::tuple{hist, a, y};
+      Carver c(slots.at(thread));
+      return carve_bidir_slot(c, p);
     };
     if (S >= nt) {
 #pragma omp parallel num_threads(nt)

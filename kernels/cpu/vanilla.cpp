@@ -135,20 +135,35 @@ class VanillaFlashCpu final : public VanillaCpuBase {
     static const KernelInfo i = vanilla_flash_info(Backend::cpu);
     return i;
   }
-  static cpu::Sizer per_thread(int64_t dh) {
-    cpu::Sizer s;
-    s.add<float>(dh * kBlockM)         // Q^T, scaled
-        .add<float>(dh * kBlockM)      // O^T accumulators
-        .add<float>(kBlockN * kBlockM)  // S^T / P^T of one key tile
-        .add<float>(kBlockM)           // running max m
-        .add<float>(kBlockM)           // running sum l
-        .add<float>(kBlockM)           // tile max
-        .add<float>(kBlockM)           // rescale factor
-        .add<float>(kBlockM);          // tile sum
-    return s;
+  // Per thread: Q^T (scaled) and the O^T accumulators (dh x kBlockM), S^T / P^T of one key
+  // tile, and the running max, running sum, tile max, rescale factor and tile sum per query.
+  struct Slot {
+    float* qt;
+    float* ot;
+    float* sp;
+    float* m;
+    float* l;
+    float* tmax;
+    float* fac;
+    float* tsum;
+  };
+  static Slot carve_slot(Carver& c, int64_t dh) {
+    Slot t{};
+    t.qt = c.take<float>(dh * kBlockM);
+    t.ot = c.take<float>(dh * kBlockM);
+    t.sp = c.take<float>(kBlockN * kBlockM);
+    t.m = c.take<float>(kBlockM);
+    t.l = c.take<float>(kBlockM);
+    t.tmax = c.take<float>(kBlockM);
+    t.fac = c.take<float>(kBlockM);
+    t.tsum = c.take<float>(kBlockM);
+    return t;
+  }
+  static Slots carve_slots(Carver& c, int64_t dh) {
+    return take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_slot(t, dh); });
   }
   WorkspaceSize workspace(const Problem& p) const override {
-    return {0, per_thread(p.head_dim).bytes() * static_cast<size_t>(cpu::max_threads())};
+    return {0, layout_bytes([&](Carver& c) { carve_slots(c, p.head_dim); })};
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
@@ -156,20 +171,14 @@ class VanillaFlashCpu final : public VanillaCpuBase {
     const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim;
     const float scale = 1.0f / std::sqrt(float(dh));
     const int64_t q_blocks = (N + kBlockM - 1) / kBlockM;
-    const size_t slot = per_thread(dh).bytes();
+    Carver carver(scratch);
+    const Slots slots = carve_slots(carver, dh);
     const int nt = cpu::threads_for(ctx);
     const int64_t items = S * q_blocks;
 #pragma omp parallel num_threads(nt)
     {
-      cpu::Carver carve(static_cast<char*>(scratch) + slot * size_t(omp_get_thread_num()));
-      float* qt = carve.take<float>(dh * kBlockM);
-      float* ot = carve.take<float>(dh * kBlockM);
-      float* sp = carve.take<float>(kBlockN * kBlockM);
-      float* m = carve.take<float>(kBlockM);
-      float* l = carve.take<float>(kBlockM);
-      float* tmax = carve.take<float>(kBlockM);
-      float* fac = carve.take<float>(kBlockM);
-      float* tsum = carve.take<float>(kBlockM);
+      Carver mine(slots.at(omp_get_thread_num()));
+      const auto [qt, ot, sp, m, l, tmax, fac, tsum] = carve_slot(mine, dh);
 #pragma omp for schedule(dynamic)
       for (int64_t it = 0; it < items; ++it) {
         // last query blocks first: under the causal mask they carry the most work
