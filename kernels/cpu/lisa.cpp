@@ -22,6 +22,8 @@
 
 #include <fmt/format.h>
 
+#include "attnbench/cpu/linear_gemm.hpp"
+#include "attnbench/cpu/lisa_simd.hpp"
 #include "attnbench/cpu_util.hpp"
 #include "attnbench/descriptions.hpp"
 #include "attnbench/math/lisa.hpp"
@@ -31,12 +33,35 @@
 namespace attnbench {
 namespace {
 
-// Rows per output product: (kRowBlock x BW) by (BW x dh). OpenBLAS packs Cv (BW x dh) on every
-// call, so taller blocks spread that copy over more rows (at the paper point, W = 128: 73-81
-// GFLOP/s with 64 rows, 87-89 with 256, measured on the 2-core development machine).
+// Rows per output product: (kRowBlock x BW) by (BW x dh). OpenBLAS (wide heads) packs Cv
+// (BW x dh) on every call, so taller blocks spread that copy over more rows (at the paper
+// point, W = 128: 73-81 GFLOP/s with 64 rows, 87-89 with 256); the in-house product (dh <=
+// 128) ran the same with 64, 128 and 256 rows.
 constexpr int64_t kRowBlock = 256;
+// LISA-Soft reads B W probabilities per position, once: prefetched this many positions ahead.
+constexpr int64_t kPrefetchRows = 8;
 
 using math::LisaTables;  // the prepared tables' layout, shared with the CUDA kernel
+
+// c[rows, n] = a[rows, k] b[k, n], all row-major and dense. For n <= kSmallProductCols the
+// register-tiled AVX-512 product of the linear family (no packing; cblas_sgemm without
+// AVX-512): at h = 4, dh = 64 OpenBLAS reached about 140 GFLOP/s on one core of the development
+// machine (its packing and the zeroing of C included), this about 195. Wider outputs go to
+// OpenBLAS, which blocks for the cache: the tiles read all of a once per 64 columns (at the
+// paper point, dh = 1024, W = 128: 285 ms against OpenBLAS's 105).
+constexpr int64_t kSmallProductCols = 128;
+void product(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c) {
+  if (n > kSmallProductCols) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(n), int(k), 1.0f, a,
+                int(k), b, int(n), 0.0f, c, int(n));
+    return;
+  }
+  cpu::lin::Product p;
+  p.M = rows, p.N = n, p.K1 = k;
+  p.A1 = {a, k, 1}, p.B1 = b, p.ldb1 = n;
+  p.C = c, p.ldc = n;
+  cpu::lin::run_product(p);
+}
 
 // Chunks per sequence in the causal form: enough that every thread has work.
 int64_t chunks_per_sequence(const Problem& p) {
@@ -228,26 +253,26 @@ class LisaCpu : public Kernel {
   }
 
  private:
-  // Adds position i's assignment for codebook b into hist (one B-slice of W entries).
-  void add_position(const Inputs& in, int64_t pos, int64_t W, float* hist) const {
-    if (soft_) {
-      const float* pr = in.probs + pos * W;
-      for (int64_t w = 0; w < W; ++w) hist[w] += pr[w];
-    } else {
-      hist[in.codes[pos]] += 1.0f;
-    }
-  }
   int64_t query_code(const Inputs& in, int64_t pos, int64_t W) const {
-    return soft_ ? math::argmax_row(in.probs + pos * W, int(W)) : in.codes[pos];
+    return soft_ ? cpu::lisa::argmax(in.probs + pos * W, int(W)) : in.codes[pos];
   }
 
-  // hist <- decay * hist + assignments of position (s, i), all codebooks.
+  // hist <- decay * hist + assignments of position (s, i), all codebooks (the B W
+  // probabilities of a position are contiguous, as are the histograms).
   void step(const math::LisaDims& d, const Inputs& in, int64_t s, int64_t i, float decay,
             float* hist) const {
-    const int64_t B = d.codebooks, W = d.codewords;
+    const int64_t B = d.codebooks, BW = B * d.codewords, pos = (s * d.seq_len + i) * B;
     if (decay != 1.0f)
-      for (int64_t x = 0; x < B * W; ++x) hist[x] *= decay;
-    for (int64_t b = 0; b < B; ++b) add_position(in, (s * d.seq_len + i) * B + b, W, hist + b * W);
+      for (int64_t x = 0; x < BW; ++x) hist[x] *= decay;
+    if (soft_) {
+      const float* pr = in.probs + pos * d.codewords;
+      // the probabilities stream from memory once: ask for those kPrefetchRows ahead
+      if (i + kPrefetchRows < d.seq_len)
+        for (int64_t x = 0; x < BW; x += 16) __builtin_prefetch(pr + kPrefetchRows * BW + x);
+      for (int64_t x = 0; x < BW; ++x) hist[x] += pr[x];
+      return;
+    }
+    for (int64_t b = 0; b < B; ++b) hist[b * d.codewords + in.codes[pos + b]] += 1.0f;
   }
 
   void run_causal(const Problem& p, const Inputs& in, const LisaTables& t, const float* cv,
@@ -310,18 +335,13 @@ class LisaCpu : public Kernel {
             const int64_t rows = std::min(kRowBlock, end - i0);
             for (int64_t r = 0; r < rows; ++r) {
               step(dims, in, s, i0 + r, decay, hist);
-              for (int64_t b = 0; b < B; ++b) {
-                const int64_t code = query_code(in, (s * N + i0 + r) * B + b, W);
-                const int64_t row = ((h * B + b) * W + code) * W;
-                math::lisa_weights(t.e + row, t.t + row, hist + b * W, int(W),
-                                   a + r * BW + b * W);
-              }
+              const int64_t pos = (s * N + i0 + r) * B;
+              cpu::lisa::row_weights(
+                  t.e + h * B * W * W, t.t + h * B * W * W,
+                  [&](int64_t b) { return query_code(in, pos + b, W); }, hist, B, W, a + r * BW);
             }
             laps.lap("histogram+weights");
-            // o[rows, dh] = a[rows, BW] * Cv_h[BW, dh]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(BW),
-                        1.0f, a, int(BW), cv + h * BW * dh, int(dh), 0.0f,
-                        out + (s * N + i0) * dh, int(dh));
+            product(rows, BW, dh, a, cv + h * BW * dh, out + (s * N + i0) * dh);
             laps.lap("product", 2.0 * double(rows) * double(BW) * double(dh));
           }
         }
@@ -344,22 +364,18 @@ class LisaCpu : public Kernel {
       for (int64_t b = 0; b < B; ++b) {
         for (int64_t c = 0; c < W; ++c) {
           const int64_t row = ((h * B + b) * W + c) * W;
-          math::lisa_weights(t.e + row, t.t + row, hist + b * W, int(W), a + (b * W + c) * W);
+          cpu::lisa::weights(t.e + row, t.t + row, hist + b * W, int(W), a + (b * W + c) * W);
         }
         laps.lap("histogram+weights");
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(W), int(dh), int(W), 1.0f,
-                    a + b * W * W, int(W), cv + (h * B + b) * W * dh, int(dh), 0.0f,
-                    y + b * W * dh, int(dh));
+        product(W, W, dh, a + b * W * W, cv + (h * B + b) * W * dh, y + b * W * dh);
         laps.lap("product", 2.0 * double(W) * double(W) * double(dh));
       }
     };
     auto gather_row = [&](int64_t s, int64_t i, const float* y) {
-      float* o = out + (s * N + i) * dh;
-      std::fill(o, o + dh, 0.f);
-      for (int64_t b = 0; b < B; ++b) {
-        const float* yr = y + (b * W + query_code(in, (s * N + i) * B + b, W)) * dh;
-        for (int64_t e = 0; e < dh; ++e) o[e] += yr[e];
-      }
+      const int64_t pos = (s * N + i) * B;
+      cpu::lisa::gather_rows(
+          y, [&](int64_t b) { return query_code(in, pos + b, W); }, B, W, dh,
+          out + (s * N + i) * dh);
     };
     auto slot_views = [&](int thread) {
       Carver c(slots.at(thread));
