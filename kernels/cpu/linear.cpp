@@ -37,8 +37,9 @@
 // threads a sequence is cut into chunks (lisa.cpp's two passes: chunk-local states, a prefix
 // over chunks, then every chunk from its starting state). Hydra goes one batch element per
 // thread through blocks of positions (the block's full-width norms, then head by head with
-// the accumulator in registers); with fewer batch elements than threads the width is split
-// into column groups instead (after a parallel pass for the per-position norms).
+// the accumulator in registers); with fewer batch elements than threads the causal form splits
+// the width into column groups instead (after a parallel pass for the per-position norms), and
+// the bidirectional form splits the positions (partial key sums added, then the readout).
 // Each reference_rows evaluates the definition directly in float64 (per row, sums over j <= i).
 //
 // Run the tests: ./build/attnbench_tests "[kernels],[linear]"   (tests/test_kernels_cpu.cpp
@@ -1054,7 +1055,8 @@ class HydraCpu final : public Kernel {
   // Positions per block of the one-batch-element-per-thread path.
   static constexpr int64_t kBlock = 64;
   // Per thread a width-d accumulator and a block's inverse norms of k and q; with column groups
-  // also the inverse norms of q and k of every position (2 floats per position: linear in N).
+  // (causal only) also the inverse norms of q and k of every position (2 floats per position:
+  // linear in N).
   struct Slot {
     float* acc;  // d
     float* rk;   // kBlock
@@ -1083,50 +1085,76 @@ class HydraCpu final : public Kernel {
     return s;
   }
   WorkspaceSize workspace(const Problem& p) const override {
-    const bool grouped = column_groups(p, cpu::max_threads()) > 1;
+    const bool grouped = p.causal && column_groups(p, cpu::max_threads()) > 1;
     return {0, layout_bytes([&](Carver& c) { carve_scratch(c, p, grouped); })};
   }
 
-  // One batch element on one thread: positions in blocks of kBlock, each block's inverse norms
+  // Positions [n0, n1) of batch element b, in blocks of kBlock: each block's inverse norms
   // first (squares over the whole width, position by position), then head by head down the
-  // block's contiguous rows with the head's part of the accumulator in registers.
-  static void stream_batch(const Problem& p, const Inputs& in, int64_t b, float* acc, float* rk,
-                           float* rq, float* out) {
+  // block's contiguous rows with the head's part of the accumulator in registers. With k
+  // (keys): acc += rk k v; with q (queries): out = rq q acc; causal passes both.
+  struct Pass {
+    bool keys, queries;
+  };
+  static void stream(const Problem& p, const Inputs& in, int64_t b, int64_t n0, int64_t n1,
+                     Pass pass, float* acc, float* rk, float* rq, float* out) {
     const int64_t H = p.heads, N = p.seq_len, dh = p.head_dim;
     const int64_t head = N * dh;  // floats from one head's rows to the next head's
     auto base = [&](const float* x, int64_t n) { return x + (b * H * N + n) * dh; };
-    auto norms = [&](const float* x, int64_t n0, int64_t rows, float* r) {
+    auto norms = [&](const float* x, int64_t n, int64_t rows, float* r) {
       for (int64_t i = 0; i < rows; ++i)
-        r[i] = math::inv_l2_norm_f(lin::sum_squares_strided(base(x, n0 + i), H, head, dh));
+        r[i] = math::inv_l2_norm_f(lin::sum_squares_strided(base(x, n + i), H, head, dh));
     };
-    std::fill(acc, acc + H * dh, 0.0f);
-    const int64_t block = kBlock;
-    if (p.causal) {
-      for (int64_t n0 = 0; n0 < N; n0 += block) {
-        const int64_t rows = std::min(block, N - n0);
-        norms(in.k, n0, rows, rk);
-        norms(in.q, n0, rows, rq);
-        for (int64_t h = 0; h < H; ++h)
-          lin::hydra_rows(base(in.q, n0) + h * head, base(in.k, n0) + h * head,
-                          base(in.v, n0) + h * head, rk, rq, rows, dh, acc + h * dh,
-                          out + (b * H * N + n0) * dh + h * head);
+    for (int64_t n = n0; n < n1; n += kBlock) {
+      const int64_t rows = std::min(kBlock, n1 - n);
+      if (pass.keys) norms(in.k, n, rows, rk);
+      if (pass.queries) norms(in.q, n, rows, rq);
+      for (int64_t h = 0; h < H; ++h)
+        lin::hydra_rows(pass.queries ? base(in.q, n) + h * head : nullptr,
+                        pass.keys ? base(in.k, n) + h * head : nullptr,
+                        pass.keys ? base(in.v, n) + h * head : nullptr, rk, rq, rows, dh,
+                        acc + h * dh, pass.queries ? out + (b * H * N + n) * dh + h * head : nullptr);
+    }
+  }
+
+  // One batch element on one thread: causal in one pass, bidirectional keys then queries.
+  static void stream_batch(const Problem& p, const Inputs& in, int64_t b, float* acc, float* rk,
+                           float* rq, float* out) {
+    const int64_t N = p.seq_len;
+    std::fill(acc, acc + p.heads * p.head_dim, 0.0f);
+    if (p.causal) return stream(p, in, b, 0, N, {true, true}, acc, rk, rq, out);
+    stream(p, in, b, 0, N, {true, false}, acc, rk, rq, out);
+    stream(p, in, b, 0, N, {false, true}, acc, rk, rq, out);
+  }
+
+  // Bidirectional, fewer batch elements than threads: each batch element's positions split
+  // into `parts` ranges, one per thread. Every thread sums its range's keys into its own
+  // accumulator; the first part's thread adds the others' (in part order); then every thread
+  // reads its range's queries out against that total. Each input is read once (the column
+  // groups of the causal form read q and k twice, once for the norms).
+  template <class SlotOf>
+  static void split_bidirectional(const Problem& p, const Inputs& in, SlotOf&& slot_of,
+                                  float* out) {
+    const int64_t d = p.heads * p.head_dim, N = p.seq_len;
+    const int t = omp_get_thread_num();
+    const int64_t parts = std::max<int64_t>(1, omp_get_num_threads() / p.batch);
+    const int64_t b = t / parts, part = t % parts;
+    const bool active = b < p.batch;
+    const int64_t len = (N + parts - 1) / parts;
+    const int64_t n0 = std::min(N, part * len), n1 = std::min(N, n0 + len);
+    const Slot w = slot_of(t);
+    if (active) {
+      std::fill(w.acc, w.acc + d, 0.0f);
+      stream(p, in, b, n0, n1, {true, false}, w.acc, w.rk, w.rq, out);
+    }
+#pragma omp barrier
+    if (active && part == 0)
+      for (int64_t other = 1; other < parts; ++other) {
+        const float* x = slot_of(int(t + other)).acc;
+        for (int64_t c = 0; c < d; ++c) w.acc[c] += x[c];
       }
-      return;
-    }
-    for (int64_t n0 = 0; n0 < N; n0 += block) {
-      const int64_t rows = std::min(block, N - n0);
-      norms(in.k, n0, rows, rk);
-      for (int64_t h = 0; h < H; ++h)
-        lin::hydra_rows(nullptr, base(in.k, n0) + h * head, base(in.v, n0) + h * head, rk,
-                        nullptr, rows, dh, acc + h * dh, nullptr);
-    }
-    for (int64_t n0 = 0; n0 < N; n0 += block) {
-      const int64_t rows = std::min(block, N - n0);
-      norms(in.q, n0, rows, rq);
-      for (int64_t h = 0; h < H; ++h)
-        lin::hydra_rows(base(in.q, n0) + h * head, nullptr, nullptr, nullptr, rq, rows, dh,
-                        acc + h * dh, out + (b * H * N + n0) * dh + h * head);
-    }
+#pragma omp barrier
+    if (active) stream(p, in, b, n0, n1, {false, true}, slot_of(int(t - part)).acc, w.rk, w.rq, out);
   }
 
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
@@ -1135,7 +1163,7 @@ class HydraCpu final : public Kernel {
     const int64_t Bt = p.batch, H = p.heads, N = p.seq_len, dh = p.head_dim, d = H * dh;
     const int64_t G = column_groups(p, nt);
     Carver carver(scratch);
-    const Scratch sc = carve_scratch(carver, p, G > 1);
+    const Scratch sc = carve_scratch(carver, p, p.causal && G > 1);
     auto slot_of = [&](int t) {
       Carver c(sc.slots.at(t));
       return carve_slot(c, d);
@@ -1146,6 +1174,11 @@ class HydraCpu final : public Kernel {
         const Slot w = slot_of(omp_get_thread_num());
         stream_batch(p, in, b, w.acc, w.rk, w.rq, out);
       }
+      return;
+    }
+    if (!p.causal) {
+#pragma omp parallel num_threads(nt)
+      split_bidirectional(p, in, slot_of, out);
       return;
     }
 
