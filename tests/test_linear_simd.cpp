@@ -142,4 +142,22 @@ TEST_CASE("the row FAVOR+ finish is within kElementUlps of math::performer_finis
   }
 }
 
+TEST_CASE("the running normalisation is within 2 ulp of the quotients", "[linear][simd]") {
+  for (const int64_t m : {1, 16, 21, 64}) {
+    const int64_t rows = 32;
+    std::vector<float> e = rows_of(rows, m, 1.0, 7), q = rows_of(rows, m, 1.0, 8);
+    for (float& x : e) x = std::exp(x);  // exp(k - cmax) > 0
+    std::vector<float> z(size_t(m), 0.5f), zw = z, want = q;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < m; ++c) {
+        zw[size_t(c)] += e[size_t(r * m + c)];
+        want[size_t(r * m + c)] /= zw[size_t(c)];
+      }
+    lin::running_normalise(e.data(), rows, m, z.data(), q.data());
+    INFO("m = " << m);
+    CHECK(worst_ulps(q, want) <= (kElementUlps ? 2 : 0));
+    CHECK(worst_ulps(z, zw) == 0);
+  }
+}
+
 }  // namespace attnbench::testing

@@ -715,11 +715,7 @@ class LinearEngine {
         if (!column_block(rows, v, o, w)) continue;
         // query row r reads the state through z_r = z + sum_{j<=r} exp(k_j - cmax)
         std::copy(w.st.z, w.st.z + m_, w.zrun);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < m_; ++c) {
-            w.zrun[c] += w.kf[r * m_ + c];
-            w.qf[r * m_ + c] /= w.zrun[c];
-          }
+        lin::running_normalise(w.kf, rows, m_, w.zrun, w.qf);
       }
       lin::transpose(w.qf, m_, rows, m_, w.qt, ld);
       // A^T = Fk Fq^T by 16 queries at a time, each with the keys up to its last query, then

@@ -12,6 +12,10 @@
 //    arguments and the edges (0, -0, the underflow threshold, -inf): within 5 ulp elementwise
 //    (measured: exp 3, elu 4) and 8 ulp for the maps with a sum (LinRec 4, softmax 7), and
 //    bit-identical without AVX-512.
+//    Efficient attention's causal running normalisation there divides by a reciprocal
+//    estimate and one Newton step (within 2 ulp of the quotient, pinned by the same file).
+// The CPU LISA kernels' AVX-512 helpers (cpu/lisa_simd.hpp) are the same to the bit as
+// lisa_weights and argmax_row here (tests/test_lisa_simd.cpp).
 #pragma once
 
 #if defined(__CUDACC__)
