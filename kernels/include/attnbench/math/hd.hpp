@@ -10,7 +10,7 @@
 //    feature maps, softmax and FAVOR+ finish built on them) use their own vector exp and
 //    reduction order; tests/test_linear_simd.cpp pins them to the functions here over 120k
 //    arguments and the edges (0, -0, the underflow threshold, -inf): within 5 ulp elementwise
-//    (measured: exp 3, elu 4) and 8 ulp for the maps with a sum (LinRec 4, softmax 7), and
+//    (measured: exp 3, elu 2) and 8 ulp for the maps with a sum (LinRec 4, softmax 7), and
 //    bit-identical without AVX-512.
 //    Efficient attention's causal running normalisation there divides by a reciprocal
 //    estimate and one Newton step (within 2 ulp of the quotient, pinned by the same file).
