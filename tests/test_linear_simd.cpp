@@ -47,7 +47,8 @@ int64_t ulps(float a, float b) {
 // underflow threshold and just past it, the largest finite argument, and tiny magnitudes.
 std::vector<float> exp_arguments() {
   std::vector<float> x;
-  for (uint64_t i = 0; i < 100000; ++i) x.push_back(float(-87.3 + 176.0 * counter_uniform(7, 1, i)));
+  for (uint64_t i = 0; i < 100000; ++i)
+    x.push_back(float(-87.3 + 176.0 * counter_uniform(7, 1, i)));
   for (uint64_t i = 0; i < 20000; ++i) x.push_back(float(-1.0 * counter_uniform(7, 2, i)));
   const float edges[] = {0.0f, -0.0f, 1e-30f, -1e-30f, -1e-7f, -0.35f, -0.3500001f, -1.0f,
                          -87.0f, -87.33654f, -87.3365f, 88.0f, 88.72283f, 1.0f, 10.0f};

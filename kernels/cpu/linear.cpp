@@ -22,12 +22,12 @@
 // The per-element formulas (feature maps, state update/readout) are math/linear.hpp, shared
 // with CUDA; cpu/linear_simd.hpp applies them to rows (AVX-512 exp), cpu/linear_gemm.hpp
 // holds the small products. The first four share one engine, the chunked form of linear
-// attention: causal positions go in blocks of kCausalBlock (half that for states up to 64 x 64); per
-// block the features Fq, Fk are formed, A^T = Fk Fq^T is masked to keys at or before the
-// query, then O = Fq S + A V is one product whose row tiles stop at their last key (the masked
-// triangle is skipped tile by tile), and the block joins the running state S (m x dh), z (m)
-// through a product that adds Fk^T V with Kahan compensation (column softmax: rescaled, no
-// compensation). Bidirectional forms build S once (blocks of kBidirBlock) and read out Fq S.
+// attention: causal positions go in blocks of kCausalBlock (half that for states up to
+// 64 x 64); per block the features Fq, Fk are formed, A^T = Fk Fq^T is masked to keys at or
+// before the query, then O = Fq S + A V is one product whose row tiles stop at their last
+// key (the masked triangle is skipped tile by tile), and the block joins the running state
+// S (m x dh), z (m) through a product that adds Fk^T V with Kahan compensation (column
+// softmax: rescaled, no compensation). Bidirectional forms build S once (blocks of kBidirBlock) and read out Fq S.
 // Small heads (m = dh <= 16, AVX-512) keep the state in registers and go position by position
 // within a block (no intra-block product), the block joining the memory state as above.
 // Performer's key stabiliser needs all key dots first: a pre-pass, whose dots are kept for
@@ -1108,11 +1108,13 @@ class HydraCpu final : public Kernel {
       const int64_t rows = std::min(kBlock, n1 - n);
       if (pass.keys) norms(in.k, n, rows, rk);
       if (pass.queries) norms(in.q, n, rows, rq);
-      for (int64_t h = 0; h < H; ++h)
+      for (int64_t h = 0; h < H; ++h) {
+        float* o = pass.queries ? out + (b * H * N + n) * dh + h * head : nullptr;
         lin::hydra_rows(pass.queries ? base(in.q, n) + h * head : nullptr,
                         pass.keys ? base(in.k, n) + h * head : nullptr,
                         pass.keys ? base(in.v, n) + h * head : nullptr, rk, rq, rows, dh,
-                        acc + h * dh, pass.queries ? out + (b * H * N + n) * dh + h * head : nullptr);
+                        acc + h * dh, o);
+      }
     }
   }
 
@@ -1153,7 +1155,8 @@ class HydraCpu final : public Kernel {
         for (int64_t c = 0; c < d; ++c) w.acc[c] += x[c];
       }
 #pragma omp barrier
-    if (active) stream(p, in, b, n0, n1, {false, true}, slot_of(int(t - part)).acc, w.rk, w.rq, out);
+    if (active)
+      stream(p, in, b, n0, n1, {false, true}, slot_of(int(t - part)).acc, w.rk, w.rq, out);
   }
 
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
@@ -1207,7 +1210,8 @@ class HydraCpu final : public Kernel {
                             out + ((b * H + hh) * N + n) * dh + lo);
       }
     };
-    auto stream = [&](float* acc, int64_t b, int64_t c0, int64_t c1, auto&& rk_of, auto&& rq_of) {
+    auto stream_columns = [&](float* acc, int64_t b, int64_t c0, int64_t c1, auto&& rk_of,
+                              auto&& rq_of) {
       std::fill(acc + c0, acc + c1, 0.0f);
       if (p.causal) {
         for (int64_t n = 0; n < N; ++n) {
@@ -1237,9 +1241,9 @@ class HydraCpu final : public Kernel {
           const int64_t c0 = std::min(d, g * width),
                         c1 = g == G - 1 ? d : std::min(d, (g + 1) * width);
           if (c0 >= c1) continue;
-          stream(
-              slot_of(omp_get_thread_num()).acc, b, c0, c1, [&](int64_t n) { return rk[b * N + n]; },
-              [&](int64_t n) { return rq[b * N + n]; });
+          stream_columns(
+              slot_of(omp_get_thread_num()).acc, b, c0, c1,
+              [&](int64_t n) { return rk[b * N + n]; }, [&](int64_t n) { return rq[b * N + n]; });
         }
     }
   }

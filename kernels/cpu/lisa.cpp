@@ -177,7 +177,8 @@ class LisaCpu : public Kernel {
       float* tt = t.t + hb * W * W;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(W), int(W), int(dh), scale, cq,
                   int(dh), ck, int(dh), 0.0f, tt, int(W));
-      for (int64_t r = 0; r < W; ++r) math::lisa_exp_table_row(tt + r * W, W, t.e + (hb * W + r) * W);
+      for (int64_t r = 0; r < W; ++r)
+        math::lisa_exp_table_row(tt + r * W, W, t.e + (hb * W + r) * W);
     }
   }
 

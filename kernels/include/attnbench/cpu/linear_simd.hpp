@@ -392,7 +392,8 @@ inline void running_normalise(const float* e, int64_t rows, int64_t m, float* z,
       const __m512 x0 = _mm512_rcp14_ps(zc);
       const __m512 inv =
           _mm512_fmadd_ps(x0, _mm512_fnmadd_ps(zc, x0, _mm512_set1_ps(1.0f)), x0);
-      _mm512_mask_storeu_ps(q + r * m + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, q + r * m + c), inv));
+      const __m512 qr = _mm512_maskz_loadu_ps(k, q + r * m + c);
+      _mm512_mask_storeu_ps(q + r * m + c, k, _mm512_mul_ps(qr, inv));
     }
     _mm512_mask_storeu_ps(z + c, k, zc);
   }

@@ -180,7 +180,8 @@ inline int argmax(const float* p, int W) {
   const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(best));
   for (int w0 = 0;; w0 += 16) {
     const __mmask16 k = lanes_below(W - w0);
-    const unsigned hit = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, p + w0), mx, _CMP_EQ_OQ);
+    const __m512 x = _mm512_maskz_loadu_ps(k, p + w0);
+    const unsigned hit = _mm512_mask_cmp_ps_mask(k, x, mx, _CMP_EQ_OQ);
     if (hit) return w0 + __builtin_ctz(hit);
   }
 #else
