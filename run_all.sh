@@ -15,7 +15,7 @@ die() { printf 'run_all.sh: error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the build and the plots need. Installed only when missing.
 DEB_PACKAGES=(build-essential cmake ninja-build pkg-config libbenchmark-dev nlohmann-json3-dev
   libfmt-dev catch2 libcli11-dev libopenblas-openmp-dev libomp-dev valgrind
-  python3-matplotlib python3-numpy)
+  python3-matplotlib python3-numpy python3-jsonschema)
 # Installed only by `./run_all.sh peers` (large, and nothing else needs it).
 PEERS_DEB_PACKAGES=(python3-torch)
 
@@ -100,7 +100,7 @@ usage: ./run_all.sh [COMMAND] [ARGS]
   --help              this text
 
 Environment: ATTNBENCH_BUILD_DIR (default ./build), JOBS (parallel build jobs), CMAKE_ARGS.
-The tool itself: build/attnbench --help (sweep, list, eval, compare, calibrate).
+The tool itself: build/attnbench --help (sweep, merge, list, eval, export, compare, calibrate).
 USAGE
 }
 

@@ -4,9 +4,12 @@
 // measured the same way (design.md, "Measurement rules").
 //
 //   cpu   harness/backend_cpu.cpp   steady clock; memory from a counting allocator
-//   cuda  harness/backend_cuda.cpp  CUDA events on a dedicated stream; device memory from
-//                                   one cudaMallocAsync pool whose UsedMemHigh is the
-//                                   measured peak (compiled only with the CUDA backend)
+//   cuda  harness/backend_cuda.cpp  a captured CUDA graph replayed between two events on a
+//                                   dedicated stream (events around direct launches when the
+//                                   call cannot be captured), the L2 flushed before every
+//                                   sample unless warm; device memory from one
+//                                   cudaMallocAsync pool whose UsedMemHigh is the measured
+//                                   peak (compiled only with the CUDA backend)
 #pragma once
 
 #include <memory>
@@ -19,6 +22,8 @@
 #include "inputs.hpp"
 
 namespace attnbench {
+
+struct Row;  // results.hpp
 
 // The memory a call holds, by owner. `library_bytes` is what a library the kernel calls keeps
 // for it outside the kernel's workspace (the cuBLAS workspace of the stream): counted once,
@@ -33,6 +38,21 @@ struct MemoryFigures {
   size_t peak_bytes() const {
     return inputs_bytes + outputs_bytes + workspace_bytes() + library_bytes;
   }
+};
+
+// How a runner measured its point, for the row (docs/measurement.md sections 3 and 4).
+struct RunNotes {
+  std::string timing_method;                    // steady_clock | cuda_graph | cuda_events
+  std::string cache;                            // cold | warm: caches before each sample
+  std::optional<double> launch_overhead_ms;     // cuda: host cost of enqueueing one call
+  std::optional<size_t> measured_device_bytes;  // cuda: device memory in use for the point
+  std::vector<std::string> warnings;            // why a figure above is less trustworthy
+};
+// Copies the notes into the row (empty strings and unset figures leave the row's own value).
+void apply_run_notes(const RunNotes& notes, Row& row);
+
+struct RunnerOptions {
+  bool warm_cache = false;  // cuda: no L2 flush before the samples (attnbench sweep --warm)
 };
 
 class BackendRunner {
@@ -58,6 +78,9 @@ class BackendRunner {
   virtual MemoryFigures memory() const = 0;
   // Measured high-water mark of the memory held for this point since setup began.
   virtual size_t measured_peak_bytes() const = 0;
+  // How the point was measured. Called right after the last timed sample: the cuda runner
+  // reads the device's memory in use then.
+  virtual RunNotes notes() const { return {}; }
   // Frees everything setup allocated.
   virtual void teardown() = 0;
 };
@@ -66,13 +89,13 @@ class BackendRunner {
 // "no CUDA device").
 bool backend_available(Backend b, std::string* why = nullptr);
 // Throws InvalidProblem when the backend is not available.
-std::unique_ptr<BackendRunner> make_runner(Backend b);
+std::unique_ptr<BackendRunner> make_runner(Backend b, const RunnerOptions& o = {});
 
 // Per-backend factories: make_cpu_runner in backend_cpu.cpp; make_cuda_runner, cuda_available
 // and gpu_info in backend_cuda.cpp (stubs that report "built without the CUDA backend" when
 // ATTNBENCH_HAVE_CUDA is not defined). make_runner / backend_available dispatch to them.
 std::unique_ptr<BackendRunner> make_cpu_runner();
-std::unique_ptr<BackendRunner> make_cuda_runner();
+std::unique_ptr<BackendRunner> make_cuda_runner(const RunnerOptions& o = {});
 bool cuda_available(std::string* why);
 
 struct GpuInfo {
@@ -88,7 +111,13 @@ struct GpuInfo {
   int memory_clock_mhz = 0;
   std::string throttle;         // active clock-throttle reasons, "" when none or unknown
 };
-// The first CUDA device, or nullopt without the CUDA backend or a device.
+// cuBLAS's workspace for a handle on a device of this compute capability (32 MiB on Hopper
+// and later, 4 MiB before: cuBLAS's recommendation); a row's library_bytes when its kernel
+// calls cuBLAS.
+size_t cublas_workspace_bytes(int cc_major);
+
+// The first CUDA device, or nullopt without the CUDA backend or a device. Clocks and
+// throttle reasons come from NVML (nvml.hpp) and stay 0 / "" where it is absent.
 std::optional<GpuInfo> gpu_info();
 
 // One line describing the backend's device ("AMD EPYC ..., 2 threads" / "NVIDIA H100 ...").

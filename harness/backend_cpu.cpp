@@ -133,6 +133,9 @@ class CpuRunner final : public BackendRunner {
 
   MemoryFigures memory() const override { return mem_; }
 
+  // Wall time of each call; nothing is flushed between samples (docs/measurement.md 3.3).
+  RunNotes notes() const override { return {"steady_clock", "warm", {}, {}, {}}; }
+
   size_t measured_peak_bytes() const override {
     return heap::interposed() ? heap::heap_peak_since_reset() : heap::counted_peak_since_reset();
   }

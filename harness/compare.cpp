@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "errors.hpp"
 #include "stats.hpp"
 
 namespace attnbench {
@@ -58,12 +59,11 @@ double parse_fraction(const std::string& text, const std::string& option) {
     used = 0;
   }
   if (t.empty() || used != t.size() || !std::isfinite(v) || v < 0)
-    throw InvalidProblem(fmt::format("{} {}: expected a fraction (0.1) or a percentage (10%)",
-                                     option, text));
+    fail_at(fmt::format("{} {}", option, text), "expected a fraction (0.1) or a percentage (10%)");
   if (percent) v /= 100.0;
   if (v >= 1.0 && !percent)
-    throw InvalidProblem(fmt::format("{} {}: give a fraction below 1 (0.1) or a percentage (10%)",
-                                     option, text));
+    fail_at(fmt::format("{} {}", option, text),
+            "give a fraction below 1 (0.1) or a percentage (10%)");
   return v;
 }
 

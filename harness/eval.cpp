@@ -1,5 +1,6 @@
 #include "eval.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -7,10 +8,12 @@
 
 #include <fmt/format.h>
 
+#include "accuracy.hpp"
 #include "attnbench/reference.hpp"
 #include "backend.hpp"
+#include "errors.hpp"
 #include "npy.hpp"
-#include "sweep.hpp"
+#include "text.hpp"
 
 namespace attnbench {
 
@@ -36,7 +39,7 @@ Loaded load(const std::string& dir, const std::string& file, size_t rank,
   Loaded l;
   l.path = (std::filesystem::path(dir) / file).string();
   if (!std::filesystem::exists(l.path))
-    throw InvalidProblem(fmt::format("{}: missing (expected {})", l.path, layout));
+    fail_at(l.path, fmt::format("missing (expected {})", layout));
   l.a = npy::read(l.path);
   bool ok = false;
   std::string want;
@@ -45,16 +48,14 @@ Loaded load(const std::string& dir, const std::string& file, size_t rank,
     want += (want.empty() ? "'" : " or '") + std::string(d) + "'";
   }
   if (!ok)
-    throw InvalidProblem(fmt::format("{}: dtype '{}' but expected {} (float32{})", l.path,
-                                     l.a.descr, want,
-                                     dtypes.size() > 1 ? " / int32 / int64" : ""));
+    fail_at(l.path, fmt::format("dtype '{}' but expected {} (float32{})", l.a.descr, want,
+                                dtypes.size() > 1 ? " / int32 / int64" : ""));
   if (l.a.shape.size() != rank)
-    throw InvalidProblem(fmt::format("{}: shape {} has {} dimensions, expected {} {}", l.path,
-                                     npy::shape_str(l.a.shape), l.a.shape.size(), rank, layout));
+    fail_at(l.path, fmt::format("shape {} has {} dimensions, expected {} {}",
+                                npy::shape_str(l.a.shape), l.a.shape.size(), rank, layout));
   for (int64_t d : l.a.shape)
     if (d <= 0)
-      throw InvalidProblem(fmt::format("{}: shape {} has an empty dimension", l.path,
-                                       npy::shape_str(l.a.shape)));
+      fail_at(l.path, fmt::format("shape {} has an empty dimension", npy::shape_str(l.a.shape)));
   return l;
 }
 
@@ -63,8 +64,8 @@ void expect_shape(const Loaded& l, const std::vector<std::pair<const char*, int6
   std::vector<int64_t> want;
   for (const auto& d : dims) want.push_back(d.second);
   if (l.a.shape != want)
-    throw InvalidProblem(fmt::format("{}: shape {} but {} expects {}", l.path,
-                                     npy::shape_str(l.a.shape), from, dims_str(dims)));
+    fail_at(l.path, fmt::format("shape {} but {} expects {}", npy::shape_str(l.a.shape), from,
+                                dims_str(dims)));
 }
 
 std::vector<float> floats(const Loaded& l) {
@@ -91,175 +92,197 @@ std::vector<std::pair<std::string, std::string>> eval_input_files(const Kernel& 
 }
 
 std::pair<std::string, double> parse_param(const std::string& text) {
+  const std::string where = "--param " + text;
   const auto eq = text.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw InvalidProblem(fmt::format("--param {}: expected key=value, e.g. decay=0.1", text));
+  if (eq == std::string::npos || eq == 0) fail_at(where, "expected key=value, e.g. decay=0.1");
   const std::string key = text.substr(0, eq), val = text.substr(eq + 1);
   if (!Registry::instance().parameter(key)) {
-    std::string known;
-    for (const auto& ps : Registry::instance().parameters()) known += (known.empty() ? "" : ", ") + ps.name;
-    throw InvalidProblem(fmt::format("--param {}: unknown parameter '{}' (known: {})", text, key, known));
+    std::vector<std::string> known;
+    for (const auto& ps : Registry::instance().parameters()) known.push_back(ps.name);
+    fail_at(where, fmt::format("unknown parameter '{}' (known: {})", key, join(known)));
   }
-  double v = 0;
-  size_t used = 0;
-  try {
-    v = std::stod(val, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (val == "true") v = 1, used = val.size();
-  if (val == "false") v = 0, used = val.size();
-  if (val.empty() || used != val.size())
-    throw InvalidProblem(fmt::format("--param {}: '{}' is not a number", text, val));
-  return {key, v};
+  const std::optional<double> v = val == "true" ? 1.0 : val == "false" ? 0.0 : parse_number(val);
+  if (!v) fail_at(where, fmt::format("'{}' is not a number", val));
+  return {key, *v};
 }
+
+namespace {
+
+// What the tensors read so far fix: the sizes and the file they came from.
+struct EvalShape {
+  int64_t b = 0, h = 0, n = 0, dh = 0, B = 0, W = 0;
+  std::string from;  // the file the sizes come from, for messages ("" = none read yet)
+};
+
+// The inputs of one kernel as they are read from DIR, one tensor kind at a time.
+struct EvalLoad {
+  const Kernel& k;
+  const std::string& dir;
+  const std::vector<std::pair<std::string, double>>& params;  // --param key=value
+  EvalInputs r;
+  EvalShape s;
+
+  // A parameter a tensor's shape fixes (B, W, L, projections): a --param must agree with it.
+  void fixed_by_shape(const char* key, int64_t value, const std::string& file) {
+    for (const auto& [k2, v] : params)
+      if (k2 == key && v != double(value))
+        fail_at(fmt::format("--param {}={}", key, v),
+                fmt::format("contradicts {} ({} = {})", file, key, value));
+    set_axis(r.problem, key, double(value));
+  }
+  // The batch, heads and N of the first tensor read.
+  void first_sizes(const Loaded& l) {
+    if (!s.from.empty()) return;
+    s.b = l.a.shape[0], s.h = l.a.shape[1], s.n = l.a.shape[2];
+    s.from = std::filesystem::path(l.path).filename().string();
+  }
+};
+
+// --param keys the kernel reads, set on the problem; the shapes check theirs later.
+void apply_user_params(EvalLoad& l) {
+  const KernelInfo& info = l.k.info();
+  std::vector<std::string> names;
+  for (const auto& ps : info.params) names.push_back(ps.name);
+  for (const auto& [key, v] : l.params) {
+    if (std::find(names.begin(), names.end(), key) == names.end())
+      fail_at("--param " + key, fmt::format("{} does not read '{}' (its parameters: {})", info.name,
+                                            key, names.empty() ? "none" : join(names)));
+    l.r.problem.set_param(key, v);
+  }
+}
+
+void load_qkv(EvalLoad& l) {
+  const char* layout = "[batch, heads, N, dh]";
+  Loaded q = load(l.dir, "q.npy", 4, {"<f4"}, layout);
+  l.first_sizes(q);
+  l.s.dh = q.a.shape[3];
+  Loaded k = load(l.dir, "k.npy", 4, {"<f4"}, layout);
+  Loaded v = load(l.dir, "v.npy", 4, {"<f4"}, layout);
+  const std::vector<std::pair<const char*, int64_t>> d = {
+      {"batch", l.s.b}, {"heads", l.s.h}, {"N", l.s.n}, {"dh", l.s.dh}};
+  expect_shape(k, d, l.s.from);
+  expect_shape(v, d, l.s.from);
+  l.r.inputs.q = floats(q);
+  l.r.inputs.k = floats(k);
+  l.r.inputs.v = floats(v);
+}
+
+// int32 or int64 codes as int32, each checked to be a valid index.
+std::vector<int32_t> codes_of(const Loaded& c) {
+  std::vector<int32_t> codes(c.a.elems());
+  for (size_t i = 0; i < codes.size(); ++i) {
+    int64_t x;
+    if (c.a.descr == "<i4") {
+      int32_t y;
+      std::memcpy(&y, c.a.data.data() + i * 4, 4);
+      x = y;
+    } else {
+      std::memcpy(&x, c.a.data.data() + i * 8, 8);
+    }
+    if (x < 0 || x > std::numeric_limits<int32_t>::max())
+      fail_at(c.path, fmt::format("code {} at flat index {} is negative or too large", x, i));
+    codes[i] = int32_t(x);
+  }
+  return codes;
+}
+
+void load_codes(EvalLoad& l) {
+  Loaded c = load(l.dir, "codes.npy", 4, {"<i4", "<i8"}, "[batch, heads, N, B]");
+  l.first_sizes(c);
+  l.s.B = c.a.shape[3];
+  expect_shape(c, {{"batch", l.s.b}, {"heads", l.s.h}, {"N", l.s.n}, {"B", l.s.B}}, l.s.from);
+  l.fixed_by_shape("codebooks", l.s.B, c.path);
+  l.r.inputs.codes = codes_of(c);
+}
+
+void load_probs(EvalLoad& l) {
+  Loaded pr = load(l.dir, "probs.npy", 5, {"<f4"}, "[batch, heads, N, B, W]");
+  l.first_sizes(pr);
+  l.s.B = pr.a.shape[3];
+  l.s.W = pr.a.shape[4];
+  expect_shape(pr, {{"batch", l.s.b}, {"heads", l.s.h}, {"N", l.s.n}, {"B", l.s.B}, {"W", l.s.W}},
+               l.s.from);
+  l.fixed_by_shape("codebooks", l.s.B, pr.path);
+  l.fixed_by_shape("codewords", l.s.W, pr.path);
+  l.r.inputs.probs = floats(pr);
+}
+
+// wq.npy, wk.npy, wv.npy: all three (projections on) or none (identity).
+void load_projections(EvalLoad& l) {
+  const char* files[3] = {"wq.npy", "wk.npy", "wv.npy"};
+  int present = 0;
+  for (const char* file : files) present += std::filesystem::exists(std::filesystem::path(l.dir) / file);
+  if (present != 0 && present != 3)
+    fail_at(l.dir, fmt::format("give all of wq.npy, wk.npy and wv.npy or none of them (found {} of 3)",
+                               present));
+  l.fixed_by_shape("projections", present == 3 ? 1 : 0, "the wq/wk/wv files");
+  if (present != 3) return;
+  std::vector<float>* dst[3] = {&l.r.inputs.wq, &l.r.inputs.wk, &l.r.inputs.wv};
+  for (int m = 0; m < 3; ++m) {
+    Loaded w = load(l.dir, files[m], 4, {"<f4"}, "[heads, B, dh, dh]");
+    expect_shape(w, {{"heads", l.s.h}, {"B", l.s.B}, {"dh", l.s.dh}, {"dh", l.s.dh}}, "codebooks.npy");
+    *dst[m] = floats(w);
+  }
+}
+
+void load_codebooks(EvalLoad& l) {
+  Loaded cb = load(l.dir, "codebooks.npy", 4, {"<f4"}, "[heads, B, W, dh]");
+  if (l.s.from.empty()) fail_at(l.dir, "no codes.npy or probs.npy next to it");
+  if (!l.s.W) l.s.W = cb.a.shape[2];
+  if (!l.s.dh) l.s.dh = cb.a.shape[3];
+  const bool soft = (l.k.info().inputs & kInputProbs) != 0;
+  expect_shape(cb, {{"heads", l.s.h}, {"B", l.s.B}, {"W", l.s.W}, {"dh", l.s.dh}},
+               l.s.from + (soft ? "" : " and codebooks.npy"));
+  l.fixed_by_shape("codewords", l.s.W, cb.path);
+  l.r.inputs.codebooks = floats(cb);
+  if (l.k.info().inputs & kInputProjections) load_projections(l);
+}
+
+void load_conv(EvalLoad& l) {
+  Loaded cv = load(l.dir, "conv.npy", 3, {"<f4"}, "[heads, L, dh]");
+  if (l.s.from.empty()) fail_at(l.dir, "conv.npy needs q.npy, k.npy, v.npy next to it");
+  const int64_t L = cv.a.shape[1];
+  expect_shape(cv, {{"heads", l.s.h}, {"L", L}, {"dh", l.s.dh}}, l.s.from);
+  l.fixed_by_shape("conv_width", L, cv.path);
+  l.r.inputs.conv = floats(cv);
+}
+
+// The shape the tensors fixed and the form; then the kernel's own checks (forms, sizes, code
+// ranges, probabilities).
+void finish_problem(EvalLoad& l, std::optional<bool> causal) {
+  Problem& p = l.r.problem;
+  p.batch = l.s.b;
+  p.heads = l.s.h;
+  p.seq_len = l.s.n;
+  p.head_dim = l.s.dh;
+  p.causal = causal ? *causal : l.k.info().has_causal;
+  l.k.validate(p);
+  try {
+    l.k.validate_inputs(p, l.r.inputs.view());
+  } catch (const InvalidProblem& e) {
+    fail_at(l.dir, e.what());
+  }
+}
+
+}  // namespace
 
 EvalInputs load_eval_inputs(const Kernel& k, const std::string& dir, std::optional<bool> causal,
                             const std::vector<std::pair<std::string, double>>& params) {
-  const KernelInfo& info = k.info();
-  const unsigned f = info.inputs;
   if (!std::filesystem::is_directory(dir))
-    throw InvalidProblem(fmt::format("{}: not a directory (--inputs takes the folder holding the "
-                                     ".npy files)",
-                                     dir));
-  EvalInputs r;
-  Problem& p = r.problem;
-  p = with_defaults(k, p);
-  // parameters the user set; the ones fixed by tensor shapes are checked against them below
-  for (const auto& [key, v] : params) {
-    bool reads = false;
-    std::string list;
-    for (const auto& ps : info.params) {
-      reads = reads || ps.name == key;
-      list += (list.empty() ? "" : ", ") + ps.name;
-    }
-    if (!reads)
-      throw InvalidProblem(fmt::format("--param {}: {} does not read '{}' (its parameters: {})",
-                                       key, info.name, key, list.empty() ? "none" : list));
-    p.set_param(key, v);
-  }
-  auto user_set = [&](const char* key) -> std::optional<double> {
-    for (const auto& [k2, v] : params)
-      if (k2 == key) return v;
-    return std::nullopt;
-  };
-  auto fixed_by_shape = [&](const char* key, int64_t value, const std::string& file) {
-    if (auto u = user_set(key); u && *u != double(value))
-      throw InvalidProblem(fmt::format("--param {}={} contradicts {} ({} = {})", key, *u, file,
-                                       key, value));
-    set_axis(p, key, double(value));
-  };
-
-  int64_t b = 0, h = 0, n = 0, dh = 0, B = 0, W = 0;
-  std::string shape_from;  // the file the sizes come from, for messages
-  HostInputs& in = r.inputs;
-
-  if (f & kInputQKV) {
-    Loaded q = load(dir, "q.npy", 4, {"<f4"}, "[batch, heads, N, dh]");
-    b = q.a.shape[0], h = q.a.shape[1], n = q.a.shape[2], dh = q.a.shape[3];
-    shape_from = "q.npy";
-    Loaded kk = load(dir, "k.npy", 4, {"<f4"}, "[batch, heads, N, dh]");
-    Loaded v = load(dir, "v.npy", 4, {"<f4"}, "[batch, heads, N, dh]");
-    const std::vector<std::pair<const char*, int64_t>> d = {{"batch", b}, {"heads", h}, {"N", n}, {"dh", dh}};
-    expect_shape(kk, d, shape_from);
-    expect_shape(v, d, shape_from);
-    in.q = floats(q);
-    in.k = floats(kk);
-    in.v = floats(v);
-  }
-  if (f & kInputCodes) {
-    Loaded c = load(dir, "codes.npy", 4, {"<i4", "<i8"}, "[batch, heads, N, B]");
-    if (shape_from.empty()) {
-      b = c.a.shape[0], h = c.a.shape[1], n = c.a.shape[2];
-      shape_from = "codes.npy";
-    }
-    B = c.a.shape[3];
-    expect_shape(c, {{"batch", b}, {"heads", h}, {"N", n}, {"B", B}}, shape_from);
-    fixed_by_shape("codebooks", B, c.path);
-    in.codes.resize(c.a.elems());
-    for (size_t i = 0; i < in.codes.size(); ++i) {
-      int64_t x;
-      if (c.a.descr == "<i4") {
-        int32_t y;
-        std::memcpy(&y, c.a.data.data() + i * 4, 4);
-        x = y;
-      } else {
-        std::memcpy(&x, c.a.data.data() + i * 8, 8);
-      }
-      if (x < 0 || x > std::numeric_limits<int32_t>::max())
-        throw InvalidProblem(fmt::format("{}: code {} at flat index {} is negative or too large",
-                                         c.path, x, i));
-      in.codes[i] = int32_t(x);
-    }
-  }
-  if (f & kInputProbs) {
-    Loaded pr = load(dir, "probs.npy", 5, {"<f4"}, "[batch, heads, N, B, W]");
-    if (shape_from.empty()) {
-      b = pr.a.shape[0], h = pr.a.shape[1], n = pr.a.shape[2];
-      shape_from = "probs.npy";
-    }
-    B = pr.a.shape[3];
-    W = pr.a.shape[4];
-    expect_shape(pr, {{"batch", b}, {"heads", h}, {"N", n}, {"B", B}, {"W", W}}, shape_from);
-    fixed_by_shape("codebooks", B, pr.path);
-    fixed_by_shape("codewords", W, pr.path);
-    in.probs = floats(pr);
-  }
-  if (f & kInputCodebooks) {
-    Loaded cb = load(dir, "codebooks.npy", 4, {"<f4"}, "[heads, B, W, dh]");
-    if (shape_from.empty())
-      throw InvalidProblem(fmt::format("{}: no codes.npy or probs.npy next to it", dir));
-    if (!W) W = cb.a.shape[2];
-    if (!dh) dh = cb.a.shape[3];
-    expect_shape(cb, {{"heads", h}, {"B", B}, {"W", W}, {"dh", dh}},
-                 shape_from + (f & kInputProbs ? "" : " and codebooks.npy"));
-    fixed_by_shape("codewords", W, cb.path);
-    in.codebooks = floats(cb);
-    if (f & kInputProjections) {
-      const auto base = std::filesystem::path(dir);
-      int present = 0;
-      for (const char* file : {"wq.npy", "wk.npy", "wv.npy"}) present += std::filesystem::exists(base / file);
-      if (present != 0 && present != 3)
-        throw InvalidProblem(fmt::format("{}: give all of wq.npy, wk.npy and wv.npy or none of them "
-                                         "(found {} of 3)",
-                                         dir, present));
-      fixed_by_shape("projections", present == 3 ? 1 : 0, "the wq/wk/wv files");
-      if (present == 3) {
-        std::vector<float>* dst[3] = {&in.wq, &in.wk, &in.wv};
-        const char* files[3] = {"wq.npy", "wk.npy", "wv.npy"};
-        for (int m = 0; m < 3; ++m) {
-          Loaded w = load(dir, files[m], 4, {"<f4"}, "[heads, B, dh, dh]");
-          expect_shape(w, {{"heads", h}, {"B", B}, {"dh", dh}, {"dh", dh}}, "codebooks.npy");
-          *dst[m] = floats(w);
-        }
-      }
-    }
-  }
-  if (f & kInputConv) {
-    Loaded cv = load(dir, "conv.npy", 3, {"<f4"}, "[heads, L, dh]");
-    if (shape_from.empty())
-      throw InvalidProblem(fmt::format("{}: conv.npy needs q.npy, k.npy, v.npy next to it", dir));
-    const int64_t L = cv.a.shape[1];
-    expect_shape(cv, {{"heads", h}, {"L", L}, {"dh", dh}}, shape_from);
-    fixed_by_shape("conv_width", L, cv.path);
-    in.conv = floats(cv);
-  }
-  if (shape_from.empty())
-    throw InvalidProblem(fmt::format("{}: {} reads no tensors this tool knows how to load",
-                                     info.name, dir));
-  p.batch = b;
-  p.heads = h;
-  p.seq_len = n;
-  p.head_dim = dh;
-  p.causal = causal ? *causal : info.has_causal;
-  // the kernel's own checks: forms, sizes, code ranges, probabilities
-  k.validate(p);
-  try {
-    k.validate_inputs(p, in.view());
-  } catch (const InvalidProblem& e) {
-    throw InvalidProblem(fmt::format("{}: {}", dir, e.what()));
-  }
-  return r;
+    fail_at(dir, "not a directory (--inputs takes the folder holding the .npy files)");
+  EvalLoad l{k, dir, params, {}, {}};
+  l.r.problem = with_defaults(k, l.r.problem);
+  apply_user_params(l);
+  const unsigned f = k.info().inputs;
+  if (f & kInputQKV) load_qkv(l);
+  if (f & kInputCodes) load_codes(l);
+  if (f & kInputProbs) load_probs(l);
+  if (f & kInputCodebooks) load_codebooks(l);
+  if (f & kInputConv) load_conv(l);
+  if (l.s.from.empty())
+    fail_at(k.info().name, fmt::format("{} reads no tensors this tool knows how to load", dir));
+  finish_problem(l, causal);
+  return std::move(l.r);
 }
 
 EvalResult run_eval(const EvalOptions& o) {
@@ -278,9 +301,9 @@ EvalResult run_eval(const EvalOptions& o) {
   size_t bad = 0;
   for (float x : r.output) bad += !std::isfinite(x);
   if (bad)
-    throw InvalidProblem(fmt::format("{}: {} of {} output elements are NaN or infinite (inputs out "
-                                     "of a sensible range?)",
-                                     k.info().name, bad, r.output.size()));
+    fail_at(k.info().name, fmt::format("{} of {} output elements are NaN or infinite (inputs out "
+                                       "of a sensible range?)",
+                                       bad, r.output.size()));
   if (const Kernel* ref = Registry::instance().find(k.info().name, Backend::cpu)) {
     const auto rows = approximation_rows(p);
     std::vector<double> want(rows.size() * size_t(p.head_dim));

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "attnbench/reference.hpp"
+#include "errors.hpp"
 #include "inputs.hpp"
 #include "npy.hpp"
 
@@ -22,13 +23,6 @@ std::vector<std::string> input_names(unsigned flags) {
   if (flags & kInputProjections) v.insert(v.end(), {"wq", "wk", "wv"});
   if (flags & kInputConv) v.push_back("conv");
   return v;
-}
-
-ojson timing_json(const Timing& t) {
-  return {{"warmup", t.warmup},
-          {"min_reps", t.min_reps},
-          {"max_reps", t.max_reps},
-          {"min_time_s", t.min_time_s}};
 }
 
 ojson point_json(const Point& pt) {
@@ -86,7 +80,7 @@ std::vector<int64_t> row_pairs(const std::vector<RowId>& rows) {
 ojson sweep_plan_json(const SweepSpec& s, const RunOptions& o, const std::vector<Point>& points,
                       const Environment& env) {
   ojson timing = ojson::object();
-  for (const auto& [b, t] : o.timing) timing[backend_name(b)] = timing_json(t);
+  for (const auto& [b, t] : o.timing) timing[backend_name(b)] = to_json(t);
   ojson pts = ojson::array();
   for (const Point& pt : points) pts.push_back(point_json(pt));
   return {{"name", s.name},
@@ -105,12 +99,12 @@ Point export_point(const std::string& kernel, const std::vector<std::string>& ax
   for (const auto& text : axes) {
     const auto [name, values] = parse_axis_override(text);
     if (values.size() != 1)
-      throw InvalidProblem(fmt::format("--axis {}: export takes one value per axis", text));
+      fail_at("--axis " + text, "export takes one value per axis");
     override_axis(s, name, values);
   }
   const std::vector<Point> points = expand(s, {Backend::cpu});
   if (points.size() != 1)
-    throw InvalidProblem(fmt::format("export: {} has no cpu point at these axes", kernel));
+    fail_at("export", fmt::format("{} has no cpu point at these axes", kernel));
   return points.front();
 }
 

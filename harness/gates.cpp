@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "errors.hpp"
 #include "stats.hpp"
 #include "sysinfo.hpp"
 
@@ -19,9 +20,6 @@ namespace attnbench::gates {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& where, const std::string& what) {
-  throw InvalidProblem(fmt::format("{}: {}", where, what));
-}
 
 std::string slug(const std::string& s) {
   std::string out;
@@ -297,6 +295,50 @@ std::string markdown(const GateReport& r, bool all) {
 
 // ---- memory and accuracy ---------------------------------------------------------------------
 
+namespace {
+
+// A point whose status changed: running where it failed is an improvement, failing where it
+// ran (or failing differently) a regression.
+void compare_status(GateReport& rep, const std::string& words, const Row& b, const Row& n) {
+  if (b.status != n.status) {
+    Verdict v = Verdict::within;
+    if (b.status == "ok" || n.status == "error") v = Verdict::regressed;
+    else if (n.status == "ok") v = Verdict::improved;
+    rep.findings.push_back({words, "status", b.status, n.status, "", v,
+                            n.reason.empty() ? b.reason : n.reason});
+  } else if (n.status == "error" && n.reason != b.reason) {
+    rep.findings.push_back({words, "status", b.status, n.status, "", Verdict::regressed, n.reason});
+  }
+}
+
+// One point in both runs: status, the workspace query and, on the same hardware, the measured
+// peak and the correctness error.
+void compare_memory_row(GateReport& rep, const Row& b, const Row& n, MemoryScope scope,
+                        const MemoryOptions& o) {
+  const std::string words = point_words(n);
+  compare_status(rep, words, b, n);
+  if (b.status != "ok" || n.status != "ok") return;
+  exact_bytes(rep, words, "inputs_bytes", b.memory.inputs_bytes, n.memory.inputs_bytes);
+  exact_bytes(rep, words, "outputs_bytes", b.memory.outputs_bytes, n.memory.outputs_bytes);
+  exact_bytes(rep, words, "prepared_bytes", b.memory.prepared_bytes, n.memory.prepared_bytes);
+  exact_bytes(rep, words, "scratch_bytes", b.memory.scratch_bytes, n.memory.scratch_bytes);
+  exact_bytes(rep, words, "peak_bytes", b.memory.peak_bytes(), n.memory.peak_bytes());
+  if (scope != MemoryScope::full) return;
+  if (b.measured_peak_bytes && n.measured_peak_bytes) {
+    exact_bytes(rep, words, "measured_peak_bytes", *b.measured_peak_bytes, *n.measured_peak_bytes,
+                o.measured_slack_bytes);
+  } else if (b.measured_peak_bytes) {
+    rep.findings.push_back({words, "measured_peak_bytes", with_commas(*b.measured_peak_bytes),
+                            "not measured", "", Verdict::regressed, ""});
+  }
+  if (b.measured_peak_source != n.measured_peak_source)
+    rep.findings.back().note = fmt::format("measured by '{}' in the baseline, '{}' now",
+                                           b.measured_peak_source, n.measured_peak_source);
+  exact_error(rep, words, b.correctness_rel_l2, n.correctness_rel_l2);
+}
+
+}  // namespace
+
 GateReport compare_memory(const MemoryRun& base, const MemoryRun& now, MemoryScope scope,
                           const MemoryOptions& o) {
   GateReport rep;
@@ -319,42 +361,14 @@ GateReport compare_memory(const MemoryRun& base, const MemoryRun& now, MemorySco
   const auto brows = index_rows(base.results);
   std::set<std::string> seen;
   for (const Row& n : now.results.rows) {
-    const std::string key = row_key(n), words = point_words(n);
-    const auto it = brows.find(key);
+    const auto it = brows.find(row_key(n));
     if (it == brows.end()) {
-      rep.findings.push_back({words, "status", "-", n.status, "", Verdict::added,
+      rep.findings.push_back({point_words(n), "status", "-", n.status, "", Verdict::added,
                               "not in the baseline; --update adds it"});
       continue;
     }
-    seen.insert(key);
-    const Row& b = *it->second;
-    if (b.status != n.status) {
-      Verdict v = Verdict::within;
-      if (b.status == "ok" || n.status == "error") v = Verdict::regressed;
-      else if (n.status == "ok") v = Verdict::improved;
-      rep.findings.push_back({words, "status", b.status, n.status, "", v,
-                              n.reason.empty() ? b.reason : n.reason});
-    } else if (n.status == "error" && n.reason != b.reason) {
-      rep.findings.push_back({words, "status", b.status, n.status, "", Verdict::regressed, n.reason});
-    }
-    if (b.status != "ok" || n.status != "ok") continue;
-    exact_bytes(rep, words, "inputs_bytes", b.memory.inputs_bytes, n.memory.inputs_bytes);
-    exact_bytes(rep, words, "outputs_bytes", b.memory.outputs_bytes, n.memory.outputs_bytes);
-    exact_bytes(rep, words, "prepared_bytes", b.memory.prepared_bytes, n.memory.prepared_bytes);
-    exact_bytes(rep, words, "scratch_bytes", b.memory.scratch_bytes, n.memory.scratch_bytes);
-    exact_bytes(rep, words, "peak_bytes", b.memory.peak_bytes(), n.memory.peak_bytes());
-    if (scope != MemoryScope::full) continue;
-    if (b.measured_peak_bytes && n.measured_peak_bytes) {
-      exact_bytes(rep, words, "measured_peak_bytes", *b.measured_peak_bytes, *n.measured_peak_bytes,
-                  o.measured_slack_bytes);
-    } else if (b.measured_peak_bytes) {
-      rep.findings.push_back({words, "measured_peak_bytes", with_commas(*b.measured_peak_bytes),
-                              "not measured", "", Verdict::regressed, ""});
-    }
-    if (b.measured_peak_source != n.measured_peak_source)
-      rep.findings.back().note = fmt::format("measured by '{}' in the baseline, '{}' now",
-                                             b.measured_peak_source, n.measured_peak_source);
-    exact_error(rep, words, b.correctness_rel_l2, n.correctness_rel_l2);
+    seen.insert(row_key(n));
+    compare_memory_row(rep, *it->second, n, scope, o);
   }
   for (const Row& b : base.results.rows)
     if (!seen.count(row_key(b)) && b.status != "skipped")
@@ -452,6 +466,66 @@ std::vector<double> normalized_samples(const std::vector<double>& kernel_ms,
   return out;
 }
 
+namespace {
+
+// A point's samples divided by the median of the reference beside them (empty: none).
+std::vector<double> normalized_of(const TimeRun& run, const Row& r) {
+  const auto k = run.kernel_ms.find(row_key(r));
+  const auto ref = run.reference_ms.find(row_key(r));
+  if (k == run.kernel_ms.end() || ref == run.reference_ms.end()) return {};
+  return normalized_samples(k->second, ref->second);
+}
+
+// "0.8123 (3.45 ms)": the median ratio and the median CPU time, or the row's status.
+std::string time_cell(const TimeRun& run, const Row& r, const std::vector<double>& norm) {
+  if (norm.empty()) return r.status;
+  const auto k = run.kernel_ms.find(row_key(r));
+  const double ms = k == run.kernel_ms.end() ? std::nan("") : stats::summarize(k->second).median;
+  return fmt::format("{:.4g} ({:.3g} ms)", stats::summarize(norm).median, ms);
+}
+
+// The verdict on two sets of normalised samples: a regression needs both the minimum effect on
+// the median and a significant U test (or, with samples too few for the test, the medians).
+void judge_samples(Finding& f, const std::vector<double>& bn, const std::vector<double>& nn,
+                   const TimeOptions& o) {
+  const double ratio = stats::summarize(nn).median / stats::summarize(bn).median;
+  const auto mw = stats::mann_whitney_u(bn, nn);
+  const bool can_reach = stats::mann_whitney_min_p(bn.size(), nn.size()) < o.alpha;
+  const bool significant = !can_reach || mw.p_value < o.alpha;
+  f.change = fmt::format("{} (p = {:.2g})", pct(ratio), mw.p_value);
+  if (!can_reach) f.note = "too few samples for the test: judged on the medians";
+  f.verdict = ratio != 1.0 ? Verdict::within : Verdict::same;
+  if (significant && ratio > 1.0 + o.min_effect) f.verdict = Verdict::regressed;
+  else if (significant && ratio < 1.0 / (1.0 + o.min_effect)) f.verdict = Verdict::improved;
+}
+
+// The finding of one point of this run; `b` is its baseline row (null: not in the baseline).
+Finding time_finding(const TimeRun* base, const Row* b, const TimeRun& now, const Row& n,
+                     const TimeOptions& o) {
+  const std::vector<double> nn = normalized_of(now, n);
+  Finding f{point_words(n), "cpu time / sgemm (median)", "-", time_cell(now, n, nn), "",
+            Verdict::same, ""};
+  if (!b) {
+    f.verdict = Verdict::added;
+    f.note = base ? "not in the baseline; --update adds it" : "";
+    return f;
+  }
+  const std::vector<double> bn = normalized_of(*base, *b);
+  f.base = time_cell(*base, *b, bn);
+  if (bn.empty()) {
+    f.verdict = Verdict::added;
+    f.note = "the baseline has no samples here";
+  } else if (nn.empty()) {
+    f.verdict = Verdict::regressed;
+    f.note = n.reason.empty() ? "not measured" : n.reason;
+  } else {
+    judge_samples(f, bn, nn, o);
+  }
+  return f;
+}
+
+}  // namespace
+
 GateReport compare_time(const TimeRun* base, const TimeRun& now, const TimeOptions& o) {
   GateReport rep;
   rep.gate = "time";
@@ -468,56 +542,12 @@ GateReport compare_time(const TimeRun* base, const TimeRun& now, const TimeOptio
   else
     build_warnings(rep, base->results.environment, now.results.environment);
 
-  auto norm_of = [](const TimeRun& run, const Row& r) -> std::vector<double> {
-    const auto k = run.kernel_ms.find(row_key(r));
-    const auto ref = run.reference_ms.find(row_key(r));
-    if (k == run.kernel_ms.end() || ref == run.reference_ms.end()) return {};
-    return normalized_samples(k->second, ref->second);
-  };
-  auto median_ms = [](const TimeRun& run, const Row& r) {
-    const auto k = run.kernel_ms.find(row_key(r));
-    return k == run.kernel_ms.end() ? std::nan("") : stats::summarize(k->second).median;
-  };
   const auto brows = base ? index_rows(base->results) : std::map<std::string, const Row*>{};
   std::set<std::string> seen;
   for (const Row& n : now.results.rows) {
-    const std::string key = row_key(n), words = point_words(n);
-    const std::vector<double> nn = norm_of(now, n);
-    const double nmed = stats::summarize(nn).median;
-    Finding f{words, "cpu time / sgemm (median)", "-",
-              nn.empty() ? n.status : fmt::format("{:.4g}", nmed), "", Verdict::same, ""};
-    if (!nn.empty()) f.now += fmt::format(" ({:.3g} ms)", median_ms(now, n));
-    const auto it = brows.find(key);
-    if (it == brows.end()) {
-      f.verdict = Verdict::added;
-      f.note = base ? "not in the baseline; --update adds it" : "";
-      rep.findings.push_back(std::move(f));
-      continue;
-    }
-    seen.insert(key);
-    const Row& b = *it->second;
-    const std::vector<double> bn = norm_of(*base, b);
-    const double bmed = stats::summarize(bn).median;
-    f.base = bn.empty() ? b.status : fmt::format("{:.4g}", bmed);
-    if (!bn.empty()) f.base += fmt::format(" ({:.3g} ms)", median_ms(*base, b));
-    if (bn.empty()) {
-      f.verdict = Verdict::added;
-      f.note = "the baseline has no samples here";
-    } else if (nn.empty()) {
-      f.verdict = Verdict::regressed;
-      f.note = n.reason.empty() ? "not measured" : n.reason;
-    } else {
-      const double ratio = nmed / bmed;
-      const auto mw = stats::mann_whitney_u(bn, nn);
-      const bool can_reach = stats::mann_whitney_min_p(bn.size(), nn.size()) < o.alpha;
-      const bool significant = !can_reach || mw.p_value < o.alpha;
-      f.change = fmt::format("{} (p = {:.2g})", pct(ratio), mw.p_value);
-      if (!can_reach) f.note = "too few samples for the test: judged on the medians";
-      f.verdict = ratio != 1.0 ? Verdict::within : Verdict::same;
-      if (significant && ratio > 1.0 + o.min_effect) f.verdict = Verdict::regressed;
-      else if (significant && ratio < 1.0 / (1.0 + o.min_effect)) f.verdict = Verdict::improved;
-    }
-    rep.findings.push_back(std::move(f));
+    const auto it = brows.find(row_key(n));
+    if (it != brows.end()) seen.insert(row_key(n));
+    rep.findings.push_back(time_finding(base, it == brows.end() ? nullptr : it->second, now, n, o));
   }
   if (base)
     for (const Row& b : base->results.rows)
@@ -549,12 +579,12 @@ ojson gate_header(const char* name, const Fingerprint& f) {
 
 const ojson& gate_of(const ojson& j, const char* name, const std::string& where) {
   if (!j.is_object() || !j.contains("gate") || !j["gate"].is_object())
-    bad(where, "not a gate baseline (no 'gate' object)");
+    fail_at(where, "not a gate baseline (no 'gate' object)");
   const ojson& g = j["gate"];
   if (g.value("name", "") != name)
-    bad(where, fmt::format("a '{}' gate baseline, not a '{}' one", g.value("name", "?"), name));
+    fail_at(where, fmt::format("a '{}' gate baseline, not a '{}' one", g.value("name", "?"), name));
   if (g.value("schema_version", 0) != kGateSchemaVersion)
-    bad(where, fmt::format("gate schema_version {} is not supported (this tool reads {})",
+    fail_at(where, fmt::format("gate schema_version {} is not supported (this tool reads {})",
                            g.value("schema_version", 0), kGateSchemaVersion));
   return g;
 }
@@ -621,7 +651,7 @@ WorkRun work_run_from_json(const ojson& j, const std::string& where) {
   r.tool = g.value("tool", ojson::object());
   if (g.contains("instructions") && g["instructions"].is_object())
     for (auto it = g["instructions"].begin(); it != g["instructions"].end(); ++it) {
-      if (!it->is_number()) bad(where, fmt::format("gate.instructions['{}'] is not a number", it.key()));
+      if (!it->is_number()) fail_at(where, fmt::format("gate.instructions['{}'] is not a number", it.key()));
       r.instructions[it.key()] = it->get<double>();
     }
   return r;
@@ -634,11 +664,11 @@ TimeRun time_run_from_json(const ojson& j, const std::string& where) {
   r.fingerprint = fingerprint_from_json(g.value("fingerprint", ojson::object()));
   r.reference = g.value("reference", "");
   auto samples = [&](const char* name, std::map<std::string, std::vector<double>>& m) {
-    if (!g.contains(name) || !g[name].is_object()) bad(where, fmt::format("gate.{} is missing", name));
+    if (!g.contains(name) || !g[name].is_object()) fail_at(where, fmt::format("gate.{} is missing", name));
     for (auto it = g[name].begin(); it != g[name].end(); ++it) {
       std::vector<double> v;
       for (const auto& x : *it) {
-        if (!x.is_number()) bad(where, fmt::format("gate.{}['{}'] holds a non-number", name, it.key()));
+        if (!x.is_number()) fail_at(where, fmt::format("gate.{}['{}'] holds a non-number", name, it.key()));
         v.push_back(x.get<double>());
       }
       m[it.key()] = std::move(v);
@@ -651,11 +681,11 @@ TimeRun time_run_from_json(const ojson& j, const std::string& where) {
 
 ojson read_json_file(const std::string& path) {
   std::ifstream in(path);
-  if (!in) bad(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  if (!in) fail_at(path, fmt::format("cannot open ({})", std::strerror(errno)));
   try {
     return ojson::parse(in);
   } catch (const ojson::parse_error& e) {
-    bad(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
   }
 }
 

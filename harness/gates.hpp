@@ -14,9 +14,9 @@
 //
 // Everything here is a pure function of results (plus the file I/O of baselines), so the
 // decisions are unit-tested on crafted runs (tests/test_gates.cpp). Measuring is the job of
-// harness/cli/attnbench_gate.cpp and bench/work/work_driver.cpp. Baselines are results files
-// (results/README.md) with a "gate" object added at the top level; results/baselines/README.md
-// documents them.
+// harness/gates_{memory,work,time}.cpp (gates_run.hpp) and bench/work/work_driver.cpp.
+// Baselines are results files (results/README.md) with a "gate" object added at the top
+// level; results/baselines/README.md documents them.
 #pragma once
 
 #include <cstdint>

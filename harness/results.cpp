@@ -13,8 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "attnbench/build_info.hpp"
-#include "sysinfo.hpp"
+#include "errors.hpp"
 
 namespace attnbench {
 
@@ -28,30 +27,16 @@ ojson number_json(double v) {
 
 ojson opt(const std::optional<double>& v) { return v ? ojson(*v) : ojson(nullptr); }
 
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
 // ---- reading helpers: every problem names the file, the row and the field ----------------
-[[noreturn]] void bad(const std::string& where, const std::string& what) {
-  throw InvalidProblem(fmt::format("{}: {}", where, what));
-}
 const ojson& field(const ojson& j, const char* key, const std::string& where) {
-  if (!j.is_object()) bad(where, "expected an object");
+  if (!j.is_object()) fail_at(where, "expected an object");
   auto it = j.find(key);
-  if (it == j.end()) bad(where, fmt::format("missing field '{}'", key));
+  if (it == j.end()) fail_at(where, fmt::format("missing field '{}'", key));
   return *it;
 }
 std::string get_string(const ojson& j, const char* key, const std::string& where) {
   const ojson& v = field(j, key, where);
-  if (!v.is_string()) bad(where, fmt::format("field '{}' must be a string", key));
+  if (!v.is_string()) fail_at(where, fmt::format("field '{}' must be a string", key));
   return v.get<std::string>();
 }
 std::string get_string_or(const ojson& j, const char* key, const std::string& def) {
@@ -60,24 +45,24 @@ std::string get_string_or(const ojson& j, const char* key, const std::string& de
 }
 double get_number(const ojson& j, const char* key, const std::string& where) {
   const ojson& v = field(j, key, where);
-  if (!v.is_number()) bad(where, fmt::format("field '{}' must be a number", key));
+  if (!v.is_number()) fail_at(where, fmt::format("field '{}' must be a number", key));
   return v.get<double>();
 }
 std::optional<double> get_opt_number(const ojson& j, const char* key, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number()) bad(where, fmt::format("field '{}' must be a number or null", key));
+  if (!it->is_number()) fail_at(where, fmt::format("field '{}' must be a number or null", key));
   return it->get<double>();
 }
 size_t get_bytes(const ojson& j, const char* key, const std::string& where) {
   const double v = get_number(j, key, where);
-  if (v < 0) bad(where, fmt::format("field '{}' must be >= 0", key));
+  if (v < 0) fail_at(where, fmt::format("field '{}' must be >= 0", key));
   return size_t(v);
 }
 int64_t get_int_or(const ojson& j, const char* key, int64_t def, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number()) bad(where, fmt::format("field '{}' must be a number", key));
+  if (!it->is_number()) fail_at(where, fmt::format("field '{}' must be a number", key));
   return it->get<int64_t>();
 }
 
@@ -89,7 +74,7 @@ void check_row_parameters(const Row& r, const std::string& where) {
   if (!k) return;
   for (const auto& [name, v] : r.problem.params)
     if (!k->info().param(name))
-      bad(where, fmt::format("axes: {} has no parameter '{}'", r.kernel, name));
+      fail_at(where, fmt::format("axes: {} has no parameter '{}'", r.kernel, name));
 }
 
 }  // namespace
@@ -101,35 +86,6 @@ std::string format_bytes(double b) {
   if (b >= 1e6) return fmt::format("{:.1f} MB", b / 1e6);
   if (b >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
   return fmt::format("{:.0f} B", b);
-}
-
-Environment collect_environment(int threads_used, const std::string& command_line) {
-  Environment e;
-  e.host = sysinfo::host_name();
-  e.cpu_model = sysinfo::cpu_model();
-  e.cpu_cores = sysinfo::logical_cpus();
-  e.threads_used = threads_used;
-  e.memory_bytes = sysinfo::physical_memory_bytes();
-  e.gpu = gpu_info();
-  e.compiler = build_info::compiler;
-  e.cxx_flags = build_info::cxx_flags;
-  e.build_type = build_info::build_type;
-  e.blas = build_info::blas_library;
-  if (build_info::cuda_backend)
-    e.cuda_compiler = fmt::format("nvcc {} (architectures {})", build_info::cuda_compiler_version,
-                                  build_info::cuda_architectures);
-  const std::string dir = ATTNBENCH_SOURCE_DIR;
-  e.git_commit = run_command("git -C '" + dir + "' rev-parse HEAD 2>/dev/null");
-  // outside a git checkout rev-parse echoes its argument: only a full hash counts
-  if (e.git_commit.size() != 40 ||
-      e.git_commit.find_first_not_of("0123456789abcdef") != std::string::npos)
-    e.git_commit = "unknown";
-  e.git_dirty =
-      !run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null").empty();
-  e.date = sysinfo::utc_now_iso();
-  e.command_line = command_line;
-  e.calibration = nullptr;
-  return e;
 }
 
 // ---- axes and keys -------------------------------------------------------------------------
@@ -147,6 +103,12 @@ ojson axes_json(const Problem& p) {
   return a;
 }
 
+ojson axis_value_json(const std::string& name, double v) {
+  if (name == "causal") return v != 0;
+  if (name == "precision") return precision_name(static_cast<Precision>(int(v)));
+  return number_json(v);
+}
+
 double axis_value_from_json(const std::string& name, const ojson& v, const std::string& where) {
   if (v.is_boolean()) return v.get<bool>() ? 1 : 0;
   if (v.is_number()) return v.get<double>();
@@ -154,26 +116,26 @@ double axis_value_from_json(const std::string& name, const ojson& v, const std::
     const auto s = v.get<std::string>();
     if (name == "precision") {
       if (const auto pr = parse_precision(s)) return double(static_cast<int>(*pr));
-      bad(where, fmt::format("axis precision: '{}' is not fp32, tf32, bf16 or fp16", s));
+      fail_at(where, fmt::format("axis precision: '{}' is not fp32, tf32, bf16 or fp16", s));
     }
     if (name == "causal" && (s == "causal" || s == "bidirectional")) return s == "causal" ? 1 : 0;
   }
-  bad(where, fmt::format("axis '{}': value {} is not {}", name, v.dump(),
+  fail_at(where, fmt::format("axis '{}': value {} is not {}", name, v.dump(),
                          name == "causal"      ? "a boolean (or \"causal\" / \"bidirectional\")"
                          : name == "precision" ? "a precision name (fp32, tf32, bf16, fp16)"
                                                : "a number"));
 }
 
 Problem problem_from_axes(const ojson& axes, const std::string& where) {
-  if (!axes.is_object()) bad(where, "'axes' must be an object");
+  if (!axes.is_object()) fail_at(where, "'axes' must be an object");
   Problem p;
   for (const char* a : {"batch", "heads", "seq_len", "head_dim", "causal"})
-    if (!axes.contains(a)) bad(where, fmt::format("axes: missing '{}'", a));
+    if (!axes.contains(a)) fail_at(where, fmt::format("axes: missing '{}'", a));
   for (auto it = axes.begin(); it != axes.end(); ++it) {
     try {
       set_axis(p, it.key(), axis_value_from_json(it.key(), *it, where));
     } catch (const InvalidProblem& e) {
-      bad(where, fmt::format("axes: {}", e.what()));
+      fail_at(where, fmt::format("axes: {}", e.what()));
     }
   }
   return p;
@@ -198,33 +160,20 @@ std::string row_key(const Row& r) { return point_key(r.kernel, r.backend, r.prob
 
 // ---- writing -------------------------------------------------------------------------------
 
-ojson to_json(const Row& r) {
-  ojson j = ojson::object();
-  j["kernel"] = r.kernel;
-  j["backend"] = backend_name(r.backend);
-  j["family"] = r.family;
-  j["axes"] = axes_json(r.problem);
-  j["status"] = r.status;
-  j["reason"] = r.reason;
-  if (r.time) {
-    const TimeStats& t = *r.time;
-    ojson s = ojson::array();
-    // the steady clock counts nanoseconds: 1e-6 ms keeps every digit it measured
-    for (double x : t.samples) s.push_back(std::round(x * 1e6) / 1e6);
-    j["time_ms"] = {{"median", t.median}, {"min", t.min},   {"max", t.max},
-                    {"p25", t.p25},       {"p75", t.p75},   {"mean", t.mean},
-                    {"count", t.count},   {"samples", s}};
-  } else {
-    j["time_ms"] = nullptr;
-  }
-  j["warmup_runs"] = r.warmup_runs;
-  j["timing_method"] = r.timing_method;
-  j["cache"] = r.cache;
-  j["launch_overhead_ms"] = opt(r.launch_overhead_ms);
-  j["reduced_timing"] = r.reduced_timing;
-  j["noise"] = r.noise ? to_json(*r.noise) : ojson(nullptr);
-  j["noisy"] = r.noisy;
-  j["warnings"] = r.warnings;
+namespace {
+
+ojson time_json(const std::optional<TimeStats>& time) {
+  if (!time) return nullptr;
+  const TimeStats& t = *time;
+  ojson s = ojson::array();
+  // the steady clock counts nanoseconds: 1e-6 ms keeps every digit it measured
+  for (double x : t.samples) s.push_back(std::round(x * 1e6) / 1e6);
+  return {{"median", t.median}, {"min", t.min},     {"max", t.max},     {"p25", t.p25},
+          {"p75", t.p75},       {"mean", t.mean},   {"count", t.count}, {"samples", s}};
+}
+
+// The workspace query, its sums and the measured memory.
+void put_memory(ojson& j, const Row& r) {
   j["inputs_bytes"] = r.memory.inputs_bytes;
   j["outputs_bytes"] = r.memory.outputs_bytes;
   j["prepared_bytes"] = r.memory.prepared_bytes;
@@ -239,6 +188,36 @@ ojson to_json(const Row& r) {
   j["memory_note"] = r.memory_note;
   j["measured_device_bytes"] =
       r.measured_device_bytes ? ojson(*r.measured_device_bytes) : ojson(nullptr);
+}
+
+ojson phases_json(const std::vector<PhaseRow>& phases) {
+  ojson ph = ojson::array();
+  for (const PhaseRow& p : phases)
+    ph.push_back({{"name", p.name}, {"ms", p.ms}, {"share", p.share}, {"flops", p.flops},
+                  {"bytes", p.bytes}, {"bound", p.bound}, {"pct_of_peak", opt(p.pct_of_peak)}});
+  return ph;
+}
+
+}  // namespace
+
+ojson to_json(const Row& r) {
+  ojson j = ojson::object();
+  j["kernel"] = r.kernel;
+  j["backend"] = backend_name(r.backend);
+  j["family"] = r.family;
+  j["axes"] = axes_json(r.problem);
+  j["status"] = r.status;
+  j["reason"] = r.reason;
+  j["time_ms"] = time_json(r.time);
+  j["warmup_runs"] = r.warmup_runs;
+  j["timing_method"] = r.timing_method;
+  j["cache"] = r.cache;
+  j["launch_overhead_ms"] = opt(r.launch_overhead_ms);
+  j["reduced_timing"] = r.reduced_timing;
+  j["noise"] = r.noise ? to_json(*r.noise) : ojson(nullptr);
+  j["noisy"] = r.noisy;
+  j["warnings"] = r.warnings;
+  put_memory(j, r);
   j["correctness_rel_l2"] = opt(r.correctness_rel_l2);
   j["correctness_rows"] = r.correctness_rows;
   j["correctness_tolerance"] = opt(r.correctness_tolerance);
@@ -257,11 +236,7 @@ ojson to_json(const Row& r) {
   else
     j["vs_vanilla"] = nullptr;
   if (!r.phases.empty()) {
-    ojson ph = ojson::array();
-    for (const PhaseRow& p : r.phases)
-      ph.push_back({{"name", p.name}, {"ms", p.ms}, {"share", p.share}, {"flops", p.flops},
-                    {"bytes", p.bytes}, {"bound", p.bound}, {"pct_of_peak", opt(p.pct_of_peak)}});
-    j["phases"] = std::move(ph);
+    j["phases"] = phases_json(r.phases);
     j["profile_ms"] = opt(r.profile_ms);
   }
   j["point_seconds"] = r.point_seconds;
@@ -339,7 +314,7 @@ ojson to_json(const ResultsFile& f) {
 // ---- reading -------------------------------------------------------------------------------
 
 NoiseFigures noise_from_json(const ojson& j, const std::string& where) {
-  if (!j.is_object()) bad(where, "must be an object");
+  if (!j.is_object()) fail_at(where, "must be an object");
   NoiseFigures n;
   n.rsd = get_number(j, "rsd", where);
   n.iqr_over_median = get_number(j, "iqr_over_median", where);
@@ -366,40 +341,46 @@ GpuInfo gpu_info_from_json(const ojson& j, const std::string& where) {
   return g;
 }
 
-Row row_from_json(const ojson& j, const std::string& where) {
-  Row r;
+namespace {
+
+TimeStats time_from_json(const ojson& t, const std::string& tw) {
+  TimeStats ts;
+  const ojson& s = field(t, "samples", tw);
+  if (!s.is_array()) fail_at(tw, "'samples' must be an array");
+  for (const auto& x : s) {
+    if (!x.is_number()) fail_at(tw, "'samples' must hold numbers");
+    ts.samples.push_back(x.get<double>());
+  }
+  const double nan = std::nan("");
+  ts.median = get_opt_number(t, "median", tw).value_or(nan);
+  ts.min = get_opt_number(t, "min", tw).value_or(nan);
+  ts.max = get_opt_number(t, "max", tw).value_or(nan);
+  ts.p25 = get_opt_number(t, "p25", tw).value_or(nan);
+  ts.p75 = get_opt_number(t, "p75", tw).value_or(nan);
+  ts.mean = get_opt_number(t, "mean", tw).value_or(nan);
+  ts.count = get_int_or(t, "count", int64_t(ts.samples.size()), tw);
+  return ts;
+}
+
+// The point and its outcome: kernel, backend, family, axes, status and reason.
+void identity_from_json(Row& r, const ojson& j, const std::string& where) {
   r.kernel = get_string(j, "kernel", where);
   const std::string be = get_string(j, "backend", where);
   const auto b = parse_backend(be);
-  if (!b) bad(where, fmt::format("unknown backend '{}'", be));
+  if (!b) fail_at(where, fmt::format("unknown backend '{}'", be));
   r.backend = *b;
   r.family = get_string_or(j, "family", "");
   r.problem = problem_from_axes(field(j, "axes", where), where);
   check_row_parameters(r, where);
   r.status = get_string(j, "status", where);
   if (r.status != "ok" && r.status != "skipped" && r.status != "error")
-    bad(where, fmt::format("status '{}' is not ok, skipped or error", r.status));
+    fail_at(where, fmt::format("status '{}' is not ok, skipped or error", r.status));
   r.reason = get_string(j, "reason", where);
-  const ojson& t = field(j, "time_ms", where);
-  if (!t.is_null()) {
-    const std::string tw = where + ": time_ms";
-    TimeStats ts;
-    const ojson& s = field(t, "samples", tw);
-    if (!s.is_array()) bad(tw, "'samples' must be an array");
-    for (const auto& x : s) {
-      if (!x.is_number()) bad(tw, "'samples' must hold numbers");
-      ts.samples.push_back(x.get<double>());
-    }
-    const double nan = std::nan("");
-    ts.median = get_opt_number(t, "median", tw).value_or(nan);
-    ts.min = get_opt_number(t, "min", tw).value_or(nan);
-    ts.max = get_opt_number(t, "max", tw).value_or(nan);
-    ts.p25 = get_opt_number(t, "p25", tw).value_or(nan);
-    ts.p75 = get_opt_number(t, "p75", tw).value_or(nan);
-    ts.mean = get_opt_number(t, "mean", tw).value_or(nan);
-    ts.count = get_int_or(t, "count", int64_t(ts.samples.size()), tw);
-    r.time = std::move(ts);
-  }
+}
+
+// The samples and how they were taken: timing method, cache, noise, warnings.
+void timing_from_json(Row& r, const ojson& j, const std::string& where) {
+  if (const ojson& t = field(j, "time_ms", where); !t.is_null()) r.time = time_from_json(t, where + ": time_ms");
   r.warmup_runs = int(get_int_or(j, "warmup_runs", 0, where));
   r.timing_method = get_string_or(j, "timing_method", "");
   r.cache = get_string_or(j, "cache", "");
@@ -411,25 +392,36 @@ Row row_from_json(const ojson& j, const std::string& where) {
   if (auto it = j.find("warnings"); it != j.end() && it->is_array())
     for (const auto& w : *it)
       if (w.is_string()) r.warnings.push_back(w.get<std::string>());
+}
+
+// The workspace query (peak_bytes must be its sum) and the measured memory.
+void memory_from_json(Row& r, const ojson& j, const std::string& where) {
   r.memory.inputs_bytes = get_bytes(j, "inputs_bytes", where);
   r.memory.outputs_bytes = get_bytes(j, "outputs_bytes", where);
   r.memory.prepared_bytes = get_bytes(j, "prepared_bytes", where);
   r.memory.scratch_bytes = get_bytes(j, "scratch_bytes", where);
   r.memory.library_bytes = size_t(get_int_or(j, "library_bytes", 0, where));
   if (get_bytes(j, "peak_bytes", where) != r.memory.peak_bytes())
-    bad(where, "peak_bytes is not inputs + outputs + prepared + scratch + library");
+    fail_at(where, "peak_bytes is not inputs + outputs + prepared + scratch + library");
   if (auto m = get_opt_number(j, "measured_peak_bytes", where)) r.measured_peak_bytes = size_t(*m);
   r.measured_peak_source = get_string_or(j, "measured_peak_source", "");
   if (auto it = j.find("memory_agrees"); it != j.end() && it->is_boolean())
     r.memory_agrees = it->get<bool>();
   r.memory_note = get_string_or(j, "memory_note", "");
   if (auto m = get_opt_number(j, "measured_device_bytes", where)) r.measured_device_bytes = size_t(*m);
+}
+
+void accuracy_from_json(Row& r, const ojson& j, const std::string& where) {
   r.correctness_rel_l2 = get_opt_number(j, "correctness_rel_l2", where);
   r.correctness_rows = get_int_or(j, "correctness_rows", 0, where);
   r.correctness_tolerance = get_opt_number(j, "correctness_tolerance", where);
   r.approx_rel_l2 = get_opt_number(j, "approx_rel_l2", where);
   r.approx_cosine = get_opt_number(j, "approx_cosine", where);
   r.approx_rows = get_int_or(j, "approx_rows", 0, where);
+}
+
+// The work and rates: FLOPs, roofline, the ratios to vanilla.
+void rates_from_json(Row& r, const ojson& j, const std::string& where) {
   r.flops = get_opt_number(j, "flops", where).value_or(0);
   r.gflops_per_s = get_opt_number(j, "gflops_per_s", where);
   r.min_bytes = get_opt_number(j, "min_bytes", where).value_or(0);
@@ -443,25 +435,41 @@ Row row_from_json(const ojson& j, const std::string& where) {
     v.memory_ratio = get_opt_number(*it, "memory_ratio", vw).value_or(std::nan(""));
     r.vs_vanilla = v;
   }
-  if (auto it = j.find("phases"); it != j.end() && !it->is_null()) {
-    if (!it->is_array()) bad(where, "phases must be an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      const ojson& pj = (*it)[i];
-      const std::string pw = fmt::format("{}: phases[{}]", where, i);
-      if (!pj.is_object()) bad(pw, "must be an object");
-      PhaseRow p;
-      p.name = get_string_or(pj, "name", "");
-      if (p.name.empty()) bad(pw, "needs a name");
-      p.ms = get_number(pj, "ms", pw);
-      p.share = get_opt_number(pj, "share", pw).value_or(0);
-      p.flops = get_opt_number(pj, "flops", pw).value_or(0);
-      p.bytes = get_opt_number(pj, "bytes", pw).value_or(0);
-      p.bound = get_string_or(pj, "bound", "");
-      p.pct_of_peak = get_opt_number(pj, "pct_of_peak", pw);
-      r.phases.push_back(std::move(p));
-    }
-    r.profile_ms = get_opt_number(j, "profile_ms", where);
-  }
+}
+
+PhaseRow phase_from_json(const ojson& pj, const std::string& pw) {
+  if (!pj.is_object()) fail_at(pw, "must be an object");
+  PhaseRow p;
+  p.name = get_string_or(pj, "name", "");
+  if (p.name.empty()) fail_at(pw, "needs a name");
+  p.ms = get_number(pj, "ms", pw);
+  p.share = get_opt_number(pj, "share", pw).value_or(0);
+  p.flops = get_opt_number(pj, "flops", pw).value_or(0);
+  p.bytes = get_opt_number(pj, "bytes", pw).value_or(0);
+  p.bound = get_string_or(pj, "bound", "");
+  p.pct_of_peak = get_opt_number(pj, "pct_of_peak", pw);
+  return p;
+}
+
+void phases_from_json(Row& r, const ojson& j, const std::string& where) {
+  auto it = j.find("phases");
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_array()) fail_at(where, "phases must be an array");
+  for (size_t i = 0; i < it->size(); ++i)
+    r.phases.push_back(phase_from_json((*it)[i], fmt::format("{}: phases[{}]", where, i)));
+  r.profile_ms = get_opt_number(j, "profile_ms", where);
+}
+
+}  // namespace
+
+Row row_from_json(const ojson& j, const std::string& where) {
+  Row r;
+  identity_from_json(r, j, where);
+  timing_from_json(r, j, where);
+  memory_from_json(r, j, where);
+  accuracy_from_json(r, j, where);
+  rates_from_json(r, j, where);
+  phases_from_json(r, j, where);
   r.point_seconds = get_opt_number(j, "point_seconds", where).value_or(0);
   r.check_seconds = get_opt_number(j, "check_seconds", where).value_or(0);
   r.repro = get_string_or(j, "repro", "");
@@ -469,7 +477,7 @@ Row row_from_json(const ojson& j, const std::string& where) {
 }
 
 Environment environment_from_json(const ojson& j, const std::string& where) {
-  if (!j.is_object()) bad(where, "'environment' must be an object");
+  if (!j.is_object()) fail_at(where, "'environment' must be an object");
   Environment e;
   e.host = get_string_or(j, "host", "");
   e.cpu_model = get_string_or(j, "cpu_model", "");
@@ -500,13 +508,13 @@ Environment environment_from_json(const ojson& j, const std::string& where) {
 }
 
 ResultsFile results_from_json(const ojson& j, const std::string& name) {
-  if (!j.is_object()) bad(name, "not an attnbench results file (expected a JSON object)");
+  if (!j.is_object()) fail_at(name, "not an attnbench results file (expected a JSON object)");
   ResultsFile f;
   const ojson& v = field(j, "schema_version", name);
-  if (!v.is_number_integer()) bad(name, "'schema_version' must be an integer");
+  if (!v.is_number_integer()) fail_at(name, "'schema_version' must be an integer");
   f.schema_version = v.get<int>();
   if (f.schema_version < 1 || f.schema_version > kSchemaVersion)
-    bad(name, fmt::format("schema_version {} is not supported (this attnbench reads 1 to {})",
+    fail_at(name, fmt::format("schema_version {} is not supported (this attnbench reads 1 to {})",
                           f.schema_version, kSchemaVersion));
   f.tool = get_string_or(j, "tool", "attnbench");
   f.preset = get_string_or(j, "preset", "");
@@ -515,7 +523,7 @@ ResultsFile results_from_json(const ojson& j, const std::string& name) {
   f.shard = get_string_or(j, "shard", "");
   f.environment = environment_from_json(field(j, "environment", name), name + ": environment");
   const ojson& rows = field(j, "rows", name);
-  if (!rows.is_array()) bad(name, "'rows' must be an array");
+  if (!rows.is_array()) fail_at(name, "'rows' must be an array");
   for (size_t i = 0; i < rows.size(); ++i)
     f.rows.push_back(row_from_json(rows[i], fmt::format("{}: row {}", name, i)));
   return f;
@@ -523,17 +531,20 @@ ResultsFile results_from_json(const ojson& j, const std::string& name) {
 
 ResultsFile read_results(const std::string& path) {
   std::ifstream in(path);
-  if (!in) bad(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  if (!in) fail_at(path, fmt::format("cannot open ({})", std::strerror(errno)));
   ojson j;
   try {
     j = ojson::parse(in);
   } catch (const ojson::parse_error& e) {
-    bad(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
   }
   return results_from_json(j, path);
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+namespace {
+
+// Writes `text` to a temporary file in the folder of `path` (created when missing); its name.
+std::string write_temporary(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   if (target.has_parent_path()) {
@@ -541,25 +552,46 @@ void write_text_atomic(const std::string& path, const std::string& text) {
     fs::create_directories(target.parent_path(), ec);
   }
   const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) bad(path, fmt::format("cannot write ({})", std::strerror(errno)));
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      bad(path, "write error (disk full?)");
-    }
+  std::ofstream out(tmp, std::ios::trunc);
+  if (!out) fail_at(path, fmt::format("cannot write ({})", std::strerror(errno)));
+  out << text;
+  out.flush();
+  if (!out) {
+    std::remove(tmp.c_str());
+    fail_at(path, "write error (disk full?)");
   }
+  return tmp;
+}
+
+std::string results_text(const ResultsFile& f) { return to_json(f).dump(1) + "\n"; }
+
+}  // namespace
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = write_temporary(path, text);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
-    bad(path, fmt::format("cannot rename the temporary file into place ({})", std::strerror(err)));
+    fail_at(path, fmt::format("cannot rename the temporary file into place ({})", std::strerror(err)));
   }
 }
 
+void write_text_new(const std::string& path, const std::string& text) {
+  const std::string tmp = write_temporary(path, text);
+  // link, unlike rename, fails when the target exists: no file is ever replaced
+  const int rc = link(tmp.c_str(), path.c_str());
+  const int err = errno;
+  std::remove(tmp.c_str());
+  if (rc != 0 && err == EEXIST) fail_at(path, "exists; it is not overwritten");
+  if (rc != 0) fail_at(path, fmt::format("cannot create ({})", std::strerror(err)));
+}
+
 void write_results(const std::string& path, const ResultsFile& f) {
-  write_text_atomic(path, to_json(f).dump(1) + "\n");
+  write_text_atomic(path, results_text(f));
+}
+
+void create_results(const std::string& path, const ResultsFile& f) {
+  write_text_new(path, results_text(f));
 }
 
 void fill_vs_vanilla(ResultsFile& f) {

@@ -47,8 +47,7 @@ struct Environment {
   std::string cuda_cache_policy;      // "cold" (L2 flushed before every sample) or "warm"
 };
 
-// This machine and build, now. `threads_used` is what the sweep runs with.
-Environment collect_environment(int threads_used, const std::string& command_line);
+// collect_environment (sysinfo.hpp) fills one for this machine and build.
 
 struct TimeStats : stats::Summary {
   std::vector<double> samples;  // every timed run, ms, in the order they ran
@@ -141,6 +140,9 @@ struct ResultsFile {
 
 // The axes object of a row: the shape axes (problem.hpp), then the problem's method parameters.
 ojson axes_json(const Problem& p);
+// One axis value as an axes object writes it: causal a boolean, precision its name, integers
+// without a decimal point.
+ojson axis_value_json(const std::string& name, double v);
 // One axis value of an axes object or a sweep file as a number (causal: true/false or
 // "causal"/"bidirectional"; precision: its name); throws InvalidProblem naming `where`.
 double axis_value_from_json(const std::string& name, const ojson& v, const std::string& where);
@@ -171,7 +173,12 @@ ResultsFile results_from_json(const ojson& j, const std::string& name);
 ResultsFile read_results(const std::string& path);
 // Writes `path` atomically (a temporary file in the same folder, then rename).
 void write_results(const std::string& path, const ResultsFile& f);
+// The same for a file that must not exist yet (write_text_new): throws when it does.
+void create_results(const std::string& path, const ResultsFile& f);
 void write_text_atomic(const std::string& path, const std::string& text);
+// Creates `path` atomically with `text`; throws InvalidProblem when it exists already (it is
+// never replaced, not even by a file written meanwhile).
+void write_text_new(const std::string& path, const std::string& text);
 
 // vs_vanilla of every row, against the ok row of `vanilla_kernel` with the same backend,
 // batch, heads, seq_len, head_dim and causal (null where there is none).

@@ -7,6 +7,11 @@
 #include <fstream>
 #include <string>
 
+#include <fmt/format.h>
+
+#include "attnbench/build_info.hpp"
+#include "process.hpp"
+
 namespace attnbench::sysinfo {
 
 std::string cpu_model() {
@@ -66,4 +71,46 @@ std::string utc_format(const char* fmt) {
 std::string utc_now_iso() { return utc_format("%Y-%m-%dT%H:%M:%SZ"); }
 std::string utc_today() { return utc_format("%Y-%m-%d"); }
 
+std::string git_commit(const std::string& dir) {
+  std::string hash = process::output_of({"git", "-C", dir, "rev-parse", "HEAD"}).value_or("");
+  while (!hash.empty() && (hash.back() == '\n' || hash.back() == '\r')) hash.pop_back();
+  // only a full hash counts (outside a checkout rev-parse fails, or echoes its argument)
+  if (hash.size() != 40 || hash.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return "unknown";
+  return hash;
+}
+
+bool git_dirty(const std::string& dir) {
+  const auto status =
+      process::output_of({"git", "-C", dir, "status", "--porcelain", "--untracked-files=no"});
+  return status && status->find_first_not_of(" \t\r\n") != std::string::npos;
+}
+
 }  // namespace attnbench::sysinfo
+
+namespace attnbench {
+
+Environment collect_environment(int threads_used, const std::string& command_line) {
+  Environment e;
+  e.host = sysinfo::host_name();
+  e.cpu_model = sysinfo::cpu_model();
+  e.cpu_cores = sysinfo::logical_cpus();
+  e.threads_used = threads_used;
+  e.memory_bytes = sysinfo::physical_memory_bytes();
+  e.gpu = gpu_info();
+  e.compiler = build_info::compiler;
+  e.cxx_flags = build_info::cxx_flags;
+  e.build_type = build_info::build_type;
+  e.blas = build_info::blas_library;
+  if (build_info::cuda_backend)
+    e.cuda_compiler = fmt::format("nvcc {} (architectures {})", build_info::cuda_compiler_version,
+                                  build_info::cuda_architectures);
+  e.git_commit = sysinfo::git_commit(ATTNBENCH_SOURCE_DIR);
+  e.git_dirty = sysinfo::git_dirty(ATTNBENCH_SOURCE_DIR);
+  e.date = sysinfo::utc_now_iso();
+  e.command_line = command_line;
+  e.calibration = nullptr;
+  return e;
+}
+
+}  // namespace attnbench

@@ -4,9 +4,11 @@
     /usr/bin/python3 plots/attnplots.py --out DIR RESULTS.json [RESULTS.json ...]
 
 writes DIR/REPORT.md and DIR/figures/*.png and *.pdf. Exit status 0 on success, 2 when a
-results file is missing or malformed (one line on stderr: "attnplots: error: FILE: why").
-Modules: results_io (reading and validating the schema of results/README.md), analysis
-(fixed axes, exponent fits, claims and verdicts), figures, report. See plots/README.md.
+results file is missing, malformed or does not match results/schema.json (one line on stderr:
+"attnplots: error: FILE: why", naming the failing path). Modules: results_io (reading, and
+validating against results/schema.json), analysis (fixed axes, exponent fits, the Reformer and
+exponent claims), claims (the ratio claims against every baseline, the claims table), buffers
+(the memory paragraph), figures, report. See plots/README.md.
 """
 
 import argparse
@@ -22,7 +24,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for REPORT.md and figures/ (created if missing)")
     parser.add_argument("results", nargs="+", metavar="RESULTS.json",
-                        help="results files written by `attnbench sweep`")
+                        help="results files written by `attnbench sweep` or the PyTorch peers")
     args = parser.parse_args(argv)
 
     # Imported here so that `--help` and argument errors stay fast.
@@ -47,7 +49,7 @@ def main(argv=None):
     figs, notes = figures.make_figures(ds, fig_dir)
     path, claims = report.write_report(ds, figs, notes, out_dir, fig_dir, args.results)
     for c in claims:
-        print(f"{PROG}: {c.claim} [{c.device}]: {c.verdict}")
+        print(f"{PROG}: {c.summary}")
     print(f"{PROG}: {len(figs)} figure(s) in {fig_dir} (PNG and PDF)")
     print(f"{PROG}: report: {path}")
     return 0

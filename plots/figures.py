@@ -12,7 +12,10 @@ why it was not drawn). make_figures() draws them all.
 
 A line never mixes settings: the shape (batch, heads, head_dim) is fixed per figure and named
 in its title; each kernel's own parameters (B, W, window ...) are fixed per line and named in
-the legend (analysis.choose_params_group).
+the legend (analysis.choose_params_group); and a line never joins two precisions: each
+(kernel, precision) is its own line, in the kernel's colour and the precision's line style
+(fp32 solid, tf32 dashed, bf16 dotted, fp16 dash-dot), the legend naming the precision when
+the figure has more than one.
 """
 
 import textwrap
@@ -36,6 +39,7 @@ from results_io import params_sort_key, value_sort_key  # noqa: E402
 # take the fallback palette in sorted order.
 KERNEL_COLOURS = [
     ("vanilla_materialized", "#000000"),
+    ("vanilla_eager", "#b15928"),
     ("vanilla_flash", "#7f7f7f"),
     ("lisa_base", "#d62728"),
     ("lisa_mini", "#ff7f0e"),
@@ -49,6 +53,10 @@ KERNEL_COLOURS = [
     ("reformer_lsh", "#393b79"),
     ("sinkhorn", "#637939"),
     ("lsan_twin", "#d6a21e"),
+    ("torch_vanilla_eager", "#6a3d9a"),
+    ("torch_sdpa", "#fb9a99"),
+    ("torch_lisa_ops", "#a6761d"),
+    ("torch_linear_elu", "#66a61e"),
 ]
 FALLBACK_COLOURS = ["#843c39", "#3182bd", "#31a354", "#756bb1", "#e6550d", "#636363",
                     "#9c9ede", "#de9ed6", "#8ca252", "#7b4173", "#5254a3", "#ad494a"]
@@ -57,6 +65,8 @@ DEVICE_HATCHES = ["", "//", "..", "xx", "\\\\", "++"]
 DEVICE_ALPHAS = [1.0, 0.6, 0.4, 0.8, 0.5, 0.3]
 DPI = 130
 BAND_BOTTOM = 0.86  # vs-N figures: the top band (axes fraction) where "not run" marks go
+# One line style per precision; the colour stays the kernel's.
+PRECISION_STYLES = {"fp32": "-", "tf32": "--", "bf16": ":", "fp16": "-."}
 
 
 @dataclass
@@ -223,111 +233,157 @@ def legend_outside(fig, handles, labels, ncol=1):
 PANEL_NAME = {True: "causal", False: "bidirectional"}
 
 
-def kernel_label(kernel, params):
-    return kernel + (f" ({an.params_text(params)})" if params else "")
+def kernel_label(kernel, params, precision=None):
+    """'lisa_base (B=8, W=16)', with ', bf16' when the figure has several precisions."""
+    inside = ([an.params_text(params)] if params else []) + ([precision] if precision else [])
+    return kernel + (f" ({', '.join(inside)})" if inside else "")
+
+
+def precision_style(precision):
+    """The line style of a precision (colours stay per kernel)."""
+    return PRECISION_STYLES.get(precision, PRECISION_STYLES["fp32"])
+
+
+def sorted_lines(style, keys):
+    """Line keys (kernel, precision, ...) in the kernels' colour order, then by precision."""
+    return sorted(keys, key=lambda k: (style.order.index(k[0]), an.precision_order(k[1])) + k[2:])
+
+
+def line_text(key, params, multi_precision):
+    return kernel_label(key[0], params, key[1] if multi_precision else None)
+
+
+def several_precisions(rows):
+    return len({r.precision for r in rows}) > 1
 
 
 # ---------------------------------------------------------------- time / memory vs N
 
 def lines_for_shape(rows, device, shape):
-    """{kernel: (params, rows)}: each kernel's most-measured parameter setting at this
-    device and shape, both causal flags (so a kernel keeps its setting across panels)."""
-    srows = [r for r in rows if r.device == device and r.shape == shape]
-    return {k: an.choose_params_group(g) for k, g in an.group_by(srows, lambda r: r.kernel).items()}
+    """{(kernel, precision): (params, rows)}: each kernel's most-measured parameter setting
+    per precision at this device and shape, both causal flags (so a line keeps its setting
+    across panels) and never two precisions on one line."""
+    return an.line_groups([r for r in rows if r.device == device and r.shape == shape])
+
+
+@dataclass
+class VsN:
+    """What one vs-N figure draws: its lines and how to read a row."""
+    lines: dict
+    is_time: bool
+    vanillas: set
+    multi: bool
+
+    def value(self, r):
+        return r.median_ms if self.is_time else r.peak_bytes
+
+    def marked_in_band(self, r):
+        """A point that did not run goes to the grey band unless memory knows its bytes."""
+        return self.is_time or not r.peak_bytes
+
+
+def draw_vs_n_panel(ax, spec, style, causal, legend, notes, panel):
+    """One panel (causal or bidirectional): a line per (kernel, precision), the points that
+    did not run as hollow markers (known bytes) or as x in the top band. Returns which
+    kinds of marks it drew."""
+    failed = []
+    for key in sorted_lines(style, spec.lines):
+        params, g = spec.lines[key]
+        g = [r for r in g if r.causal == causal]
+        ok = sorted((r.seq_len, spec.value(r)) for r in g if r.ok)
+        c, m = style.colour(key[0]), style.marker(key[0])
+        label = line_text(key, params, spec.multi)
+        if ok:
+            # The reference drawn wide and underneath, so a kernel that coincides with it
+            # does not hide it.
+            ref = key[0] in spec.vanillas
+            h, = ax.plot([p[0] for p in ok], [p[1] for p in ok], color=c, marker=m,
+                         ms=6 if ref else 5, lw=3.2 if ref else 1.6, zorder=1.8 if ref else 2,
+                         ls=precision_style(key[1]))
+            legend[key] = (h, label)
+        bad = sorted((r for r in g if not r.ok), key=lambda r: r.seq_len)
+        if bad:
+            failed.append((key, bad, ok))
+            legend.setdefault(key, (Line2D([], [], color=c, marker=m, lw=1.6,
+                                           ls=precision_style(key[1])), label + " (did not run)"))
+        short = kernel_label(key[0], None, key[1] if spec.multi else None)
+        notes += [(panel, short, r.status, r.seq_len, r.reason) for r in bad]
+    return draw_not_run(ax, spec, style, failed)
+
+
+def draw_not_run(ax, spec, style, failed):
+    """Marks for the points that did not run; returns (any in the band, any hollow)."""
+    band = [f for f in failed if any(spec.marked_in_band(r) for r in f[1])]
+    if band:
+        # A band above the data, so a "not run" mark is never read as a value.
+        ax.add_patch(Rectangle((0, BAND_BOTTOM), 1, 1 - BAND_BOTTOM, transform=ax.transAxes,
+                               facecolor="#e8e8e8", edgecolor="none", zorder=0))
+    trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    slot = {f[0]: i for i, f in enumerate(band)}
+    hollow = False
+    for key, bad, ok in failed:
+        c, m = style.colour(key[0]), style.marker(key[0])
+        for r in bad:
+            if spec.marked_in_band(r):
+                ax.plot([r.seq_len], [0.955 - 0.03 * (slot[key] % 4)], marker="x", ms=7, mew=2.0,
+                        color=c, transform=trans, clip_on=False, ls="none")
+                continue
+            hollow = True
+            ax.plot([r.seq_len], [r.peak_bytes], marker=m, ms=6, mfc="white", mec=c, ls="none")
+            if ok and ok[-1][0] < r.seq_len:
+                ax.plot([ok[-1][0], r.seq_len], [ok[-1][1], r.peak_bytes], color=c, lw=1.0, ls=":")
+    return bool(band), hollow
+
+
+def vs_n_y_axis(ax, spec, lims, any_band):
+    fmt = time_label if spec.is_time else bytes_label
+    set_log_y(ax, fmt)
+    if lims:
+        ax.set_ylim(*lims)
+    tune_log_ticks(ax)
+    if any_band and lims:
+        # No value labels next to the band: its marks are not values.
+        lo, hi = lims
+        cut = lo * (hi / lo) ** BAND_BOTTOM
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, p: "" if v > cut else fmt(v)))
+    ax.set_ylabel("median time per call" if spec.is_time
+                  else "peak memory (inputs + outputs + workspace)")
+
+
+def vs_n_legend(fig, style, legend, any_band, any_hollow):
+    keys = sorted_lines(style, legend)
+    hs, ls = [legend[k][0] for k in keys], [legend[k][1] for k in keys]
+    if any_band:
+        hs.append(Line2D([], [], color="#444444", marker="x", ls="none", mew=2))
+        ls.append("x in the grey band: point not run\n(skipped or error, see notes)")
+    if any_hollow:
+        hs.append(Line2D([], [], color="#444444", marker="o", mfc="white", ls="none"))
+        ls.append("hollow: memory it would need\n(exact byte count; not run)")
+    legend_outside(fig, hs, ls)
 
 
 def fig_vs_n(ds, style, outdir, device, shape, quantity):
     lines = lines_for_shape(ds.rows, device, shape)
     all_rows = [r for _, g in lines.values() for r in g]
+    spec = VsN(lines, quantity == "time", {r.source.vanilla_kernel for r in all_rows},
+               several_precisions(all_rows))
     panels = [c for c in (True, False) if any(r.causal == c for r in all_rows)]
-    is_time = quantity == "time"
-    value = (lambda r: r.median_ms) if is_time else (lambda r: r.peak_bytes)
+    yvals = [spec.value(r) for r in all_rows if r.ok or not spec.marked_in_band(r)]
+    needs_band = any(not r.ok and spec.marked_in_band(r) for r in all_rows)
+    lims = log_limits(yvals, top_room=0.35 if needs_band else 0.05)
     fig, axs = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), sharey=True,
                             squeeze=False)
-    axs = axs[0]
-    handles, labels, notes = {}, {}, []
-    any_computed = any_failed = any_band = False
-    yvals = [value(r) for r in all_rows if r.ok]
-    if not is_time:
-        yvals += [r.peak_bytes for r in all_rows if not r.ok and r.peak_bytes]
-    needs_band = any(not r.ok and (is_time or not r.peak_bytes) for r in all_rows)
-    lims = log_limits(yvals, top_room=0.35 if needs_band else 0.05)
-    vanillas = {r.source.vanilla_kernel for r in all_rows}
-    for ax, causal in zip(axs, panels):
-        failed_here = []
-        for kernel in style.sort(lines):
-            params, g = lines[kernel]
-            g = [r for r in g if r.causal == causal]
-            ok = sorted((r.seq_len, value(r)) for r in g if r.ok)
-            c, m = style.colour(kernel), style.marker(kernel)
-            if ok:
-                # The reference drawn wide and underneath, so a kernel that coincides with
-                # it does not hide it.
-                ref = kernel in vanillas
-                h, = ax.plot([p[0] for p in ok], [p[1] for p in ok], color=c, marker=m,
-                             ms=6 if ref else 5, lw=3.2 if ref else 1.6, zorder=1.8 if ref else 2,
-                             label=kernel_label(kernel, params))
-                handles[kernel] = h
-                labels[kernel] = kernel_label(kernel, params)
-            bad = sorted((r for r in g if not r.ok), key=lambda r: r.seq_len)
-            if bad:
-                failed_here.append((kernel, bad, ok))
-        trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
-        band = [(k, b, o) for k, b, o in failed_here
-                if any(not (not is_time and r.peak_bytes) for r in b)]
-        if band:
-            # A band above the data, so a "not run" mark is never read as a value.
-            ax.add_patch(Rectangle((0, BAND_BOTTOM), 1, 1 - BAND_BOTTOM, transform=ax.transAxes,
-                                   facecolor="#e8e8e8", edgecolor="none", zorder=0))
-            any_band = True
-        slot = {k: i for i, (k, _, _) in enumerate(band)}
-        for kernel, bad, ok in failed_here:
-            i = slot.get(kernel, 0) % 4
-            c, m = style.colour(kernel), style.marker(kernel)
-            for r in bad:
-                if not is_time and r.peak_bytes:
-                    ax.plot([r.seq_len], [r.peak_bytes], marker=m, ms=6, mfc="white", mec=c,
-                            ls="none")
-                    any_computed = True
-                    if ok:
-                        last = ok[-1]
-                        if last[0] < r.seq_len:
-                            ax.plot([last[0], r.seq_len], [last[1], r.peak_bytes], color=c,
-                                    lw=1.0, ls=":")
-                else:
-                    ax.plot([r.seq_len], [0.955 - 0.03 * i], marker="x", ms=7, mew=2.0, color=c,
-                            transform=trans, clip_on=False, ls="none")
-                    any_failed = True
-                notes.append((PANEL_NAME[causal] if len(panels) > 1 else "", kernel, r.status,
-                              r.seq_len, r.reason))
-            if kernel not in handles:
-                handles[kernel] = Line2D([], [], color=c, marker=m, lw=1.6)
-                labels[kernel] = kernel_label(kernel, params) + " (did not run)"
+    legend, notes, any_band, any_hollow = {}, [], False, False
+    for ax, causal in zip(axs[0], panels):
+        band, hollow = draw_vs_n_panel(ax, spec, style, causal, legend, notes,
+                                       PANEL_NAME[causal] if len(panels) > 1 else "")
+        any_band, any_hollow = any_band or band, any_hollow or hollow
         set_n_axis(ax, [r.seq_len for r in all_rows])
         ax.set_title(PANEL_NAME[causal], fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
-    fmt = time_label if is_time else bytes_label
-    set_log_y(axs[0], fmt)
-    if lims:
-        axs[0].set_ylim(*lims)
-    tune_log_ticks(axs[0])
-    if any_band and lims:
-        # No value labels next to the band: its marks are not values.
-        lo, hi = lims
-        cut = lo * (hi / lo) ** BAND_BOTTOM
-        axs[0].yaxis.set_major_formatter(FuncFormatter(lambda v, p: "" if v > cut else fmt(v)))
-    axs[0].set_ylabel("median time per call" if is_time
-                      else "peak memory (inputs + outputs + workspace)")
-    hs = [handles[k] for k in style.sort(handles)]
-    ls = [labels[k] for k in style.sort(handles)]
-    if any_failed:
-        hs.append(Line2D([], [], color="#444444", marker="x", ls="none", mew=2))
-        ls.append("x in the grey band: point not run\n(skipped or error, see notes)")
-    if any_computed:
-        hs.append(Line2D([], [], color="#444444", marker="o", mfc="white", ls="none"))
-        ls.append("hollow: memory it would need\n(exact byte count; not run)")
-    legend_outside(fig, hs, ls)
-    what = "Median time" if is_time else "Peak memory"
+    vs_n_y_axis(axs[0][0], spec, lims, any_band)
+    vs_n_legend(fig, style, legend, any_band, any_hollow)
+    what = "Median time" if spec.is_time else "Peak memory"
     title = f"{what} vs sequence length on {device.label}"
     fig.suptitle(f"{title}\nfixed: {an.shape_text(shape)}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
@@ -337,12 +393,56 @@ def fig_vs_n(ds, style, outdir, device, shape, quantity):
     save(fig, outdir, stem)
     caption = (f"{what} against N, log-log, {an.shape_text(shape)}; each kernel at the parameter "
                f"setting named in the legend.")
+    if spec.multi:
+        caption += " Line style = precision (fp32 solid, tf32 dashed, bf16 dotted, fp16 dash-dot)."
     if notes:
         caption += " Points that did not run are marked and listed under the plot."
     return Figure(stem, f"{title} ({an.shape_text(shape)})", caption)
 
 
 # ---------------------------------------------------------------- ratios vs N
+
+RATIO_ROWS = (("speedup", an.SPEED_CLAIM, "speedup (vanilla time / kernel time)"),
+              ("memory_ratio", an.MEMORY_CLAIM, "memory ratio (vanilla peak / kernel peak)"))
+
+
+def draw_ratio_lines(ax, style, with_ratio, causal, field, vanillas, legend):
+    """One line per (kernel, precision) of its vs_vanilla field; returns the values drawn.
+    With several vanilla kernels (attnbench and peers files) the label names its own."""
+    multi = several_precisions([r for _, g in with_ratio.values() for r in g])
+    vals = []
+    for key in sorted_lines(style, with_ratio):
+        params, g = with_ratio[key]
+        pts = sorted((r.seq_len, getattr(r, field)) for r in g
+                     if r.causal == causal and getattr(r, field) is not None)
+        if not pts or key[0] in vanillas:
+            continue
+        vals += [p[1] for p in pts]
+        h, = ax.plot([p[0] for p in pts], [p[1] for p in pts], color=style.colour(key[0]),
+                     marker=style.marker(key[0]), ms=5, lw=1.6, ls=precision_style(key[1]))
+        own = g[0].source.vanilla_kernel
+        legend[key] = (h, line_text(key, params, multi) + (f" vs {own}" if len(vanillas) > 1 else ""))
+    return vals
+
+
+def draw_claim_and_gaps(ax, claim, vanilla_ns):
+    """The claim and parity lines; shaded where vanilla did not run (no ratio there)."""
+    ax.axhline(claim, color="#b22222", ls="--", lw=1.2, zorder=1.5)
+    ax.text(0.015, claim * 1.08, f"LISA claim {claim:g}×", color="#b22222", fontsize=8,
+            va="bottom", ha="left", transform=mtransforms.blended_transform_factory(
+                ax.transAxes, ax.transData),
+            bbox=dict(facecolor="white", edgecolor="none", alpha=0.75, pad=1.0))
+    ax.axhline(1.0, color="#555555", ls=":", lw=1.0, zorder=1.5)
+    tune_log_ticks(ax)
+    van_ok, van_bad = vanilla_ns
+    first_bad = [n for n in van_bad if not van_ok or n > max(van_ok)]
+    if first_bad:
+        x0, x1 = first_bad[0] / 1.15, first_bad[-1] * 1.3
+        ax.axvspan(x0, x1, color="#cccccc", alpha=0.45, lw=0)
+        ax.text((x0 * x1) ** 0.5, 0.5, "vanilla not run: no ratio", fontsize=7.5,
+                rotation=90, transform=mtransforms.blended_transform_factory(
+                    ax.transData, ax.transAxes), va="center", ha="center", color="#333333")
+
 
 def fig_ratios(ds, style, outdir, device, shape):
     lines = lines_for_shape(ds.rows, device, shape)
@@ -353,60 +453,33 @@ def fig_ratios(ds, style, outdir, device, shape):
     all_rows = [r for _, g in lines.values() for r in g]
     panels = [c for c in (True, False) if any(r.causal == c for _, g in with_ratio.values() for r in g)]
     vanillas = sorted({r.source.vanilla_kernel for _, g in with_ratio.values() for r in g})
-    vanilla = ", ".join(vanillas)
     fig, axs = plt.subplots(2, len(panels), figsize=(5.6 * len(panels), 7.4), sharex=True,
                             squeeze=False)
-    handles, labels = {}, {}
+    legend = {}
     for col, causal in enumerate(panels):
-        # Where vanilla itself did not run, no ratio exists: shade that range.
-        van_bad = sorted(r.seq_len for r in all_rows if r.kernel in vanillas and r.causal == causal
-                         and not r.ok)
-        van_ok = [r.seq_len for r in all_rows if r.kernel in vanillas and r.causal == causal and r.ok]
-        for row, (field, claim, ylab) in enumerate((
-                ("speedup", an.SPEED_CLAIM, "speedup (vanilla time / kernel time)"),
-                ("memory_ratio", an.MEMORY_CLAIM, "memory ratio (vanilla peak / kernel peak)"))):
+        van = [r for r in all_rows if r.kernel in vanillas and r.causal == causal]
+        vanilla_ns = ([r.seq_len for r in van if r.ok], sorted(r.seq_len for r in van if not r.ok))
+        for row, (field, claim, ylab) in enumerate(RATIO_ROWS):
             ax = axs[row][col]
-            vals = []
-            for kernel in style.sort(with_ratio):
-                params, g = with_ratio[kernel]
-                pts = sorted((r.seq_len, getattr(r, field)) for r in g
-                             if r.causal == causal and getattr(r, field) is not None)
-                if not pts or kernel in vanillas:
-                    continue
-                vals += [p[1] for p in pts]
-                h, = ax.plot([p[0] for p in pts], [p[1] for p in pts], color=style.colour(kernel),
-                             marker=style.marker(kernel), ms=5, lw=1.6)
-                handles[kernel], labels[kernel] = h, kernel_label(kernel, params)
+            vals = draw_ratio_lines(ax, style, with_ratio, causal, field, vanillas, legend)
             set_log_y(ax, ratio_label)
             lims = log_limits(vals + [1.0, claim * 1.4], top_room=0.0)
             if lims:
                 ax.set_ylim(*lims)
-            ax.axhline(claim, color="#b22222", ls="--", lw=1.2, zorder=1.5)
-            ax.text(0.015, claim * 1.08, f"LISA claim {claim:g}×", color="#b22222", fontsize=8,
-                    va="bottom", ha="left", transform=mtransforms.blended_transform_factory(
-                        ax.transAxes, ax.transData),
-                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.75, pad=1.0))
-            ax.axhline(1.0, color="#555555", ls=":", lw=1.0, zorder=1.5)
-            tune_log_ticks(ax)
-            first_bad = [n for n in van_bad if not van_ok or n > max(van_ok)]
-            if first_bad:
-                x0, x1 = first_bad[0] / 1.15, first_bad[-1] * 1.3
-                ax.axvspan(x0, x1, color="#cccccc", alpha=0.45, lw=0)
-                ax.text((x0 * x1) ** 0.5, 0.5, "vanilla not run: no ratio", fontsize=7.5,
-                        rotation=90, transform=mtransforms.blended_transform_factory(
-                            ax.transData, ax.transAxes), va="center", ha="center", color="#333333")
+            draw_claim_and_gaps(ax, claim, vanilla_ns)
             ax.set_ylabel(ylab, fontsize=9)
             ax.grid(True, which="major", alpha=0.3)
             if row == 0:
                 ax.set_title(PANEL_NAME[causal], fontsize=10)
         set_n_axis(axs[1][col], [r.seq_len for r in all_rows])
         axs[0][col].set_xlabel("")
-    hs = [handles[k] for k in style.sort(handles)]
-    ls = [labels[k] for k in style.sort(handles)]
-    hs += [Line2D([], [], color="#b22222", ls="--"), Line2D([], [], color="#555555", ls=":")]
-    ls += ["LISA's claim: 57× (speed), 78× (memory)", "parity with vanilla (1×)"]
+    keys = sorted_lines(style, legend)
+    hs = [legend[k][0] for k in keys] + [Line2D([], [], color="#b22222", ls="--"),
+                                         Line2D([], [], color="#555555", ls=":")]
+    ls = [legend[k][1] for k in keys] + ["LISA's claim: 57× (speed), 78× (memory)",
+                                         "parity with vanilla (1×)"]
     legend_outside(fig, hs, ls)
-    title = f"Speedup and memory ratio against {vanilla} on {device.label}"
+    title = f"Speedup and memory ratio against {', '.join(vanillas)} on {device.label}"
     fig.suptitle(f"{title}\nfixed: {an.shape_text(shape)}; ratio at the same point of the sweep",
                  fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
@@ -414,94 +487,117 @@ def fig_ratios(ds, style, outdir, device, shape):
     save(fig, outdir, stem)
     return Figure(stem, f"{title} ({an.shape_text(shape)})",
                   f"vs_vanilla ratios against N (log y) with LISA's claimed {an.SPEED_CLAIM:g}x and "
-                  f"{an.MEMORY_CLAIM:g}x as dashed lines; shaded: vanilla did not run, so no ratio.")
+                  f"{an.MEMORY_CLAIM:g}x as dashed lines; shaded: vanilla did not run, so no ratio. "
+                  f"Each file's ratios are against its own vanilla kernel (peers files: "
+                  f"torch_vanilla_eager); the claims table computes every pair itself.")
 
 
 # ---------------------------------------------------------------- LISA vs W / B
 
-LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
 MAX_SWEEP_LINES = 8
+SWEEP_QUANTITIES = ((lambda r: r.median_ms, "median time per call", time_label),
+                    (lambda r: r.peak_bytes, "peak memory (inputs + outputs + workspace)", bytes_label))
+
+
+def sweep_point(lisa, axis):
+    """The (causal, N) where the most values of `axis` ran, and its lines: {(kernel,
+    precision, other parameters): rows}, so a line never mixes settings or precisions."""
+    best = None
+    for (causal, n), g in an.group_by(lisa, lambda r: (r.causal, r.seq_len)).items():
+        lines = an.group_by(g, lambda r: (r.kernel, r.precision,
+                                          tuple(p for p in r.method_params if p[0] != axis)))
+        widest = max(len({r.axes[axis] for r in lg if r.ok}) for lg in lines.values())
+        score = (widest, len(lines), n, causal)
+        if widest >= 2 and (best is None or score > best[0]):
+            best = (score, causal, n, lines)
+    return best[1:] if best else None
+
+
+def sweep_line_label(key, multi):
+    return kernel_label(key[0], key[2], key[1] if multi else None)
+
+
+def draw_sweep_lines(axs, style, lines, shown, axis, multi):
+    """Same hue per kernel, darker to lighter (and filled, hollow) along the other codebook
+    axis; the line style is the precision."""
+    per_kernel = an.group_by(shown, lambda k: k[0])
+    for key in shown:
+        i = per_kernel[key[0]].index(key)
+        t = 0.55 * i / max(len(per_kernel[key[0]]) - 1, 1)
+        colour = blend_white(style.colour(key[0]), t)
+        for ax, (val, _, _) in zip(axs, SWEEP_QUANTITIES):
+            pts = sorted(((r.axes[axis], val(r)) for r in lines[key] if r.ok),
+                         key=lambda p: value_sort_key(p[0]))
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour,
+                        marker=style.marker(key[0]), ms=5, lw=1.6, mfc=colour if i % 2 == 0 else "white",
+                        ls=precision_style(key[1]), label=sweep_line_label(key, multi))
+
+
+def sweep_notes(lines, shown, single, axis, sym, style):
+    notes = []
+    if len(lines) > len(shown):
+        notes.append(f"{len(lines) - len(shown)} more line(s) not drawn; see the tables in REPORT.md.")
+    if single:
+        notes.append(f"Measured at one {sym} only here, not drawn: " + "; ".join(
+            sweep_line_label(k, True) for k in sorted_lines(style, single)) + ".")
+    for key in shown:
+        notes += [f"Not run: {sweep_line_label(key, True)} {r.status} at {sym}="
+                  f"{an.fmt_value(r.axes[axis])} ({shorten(r.reason) or 'no reason given'})"
+                  for r in lines[key] if not r.ok]
+    return notes
+
+
+def draw_sweep_reference(axs, style, van_all, precisions, notes):
+    """vanilla_materialized at the same point, one thin line per precision drawn."""
+    for r in van_all:
+        if r.precision not in precisions:
+            continue
+        if not r.ok:
+            notes.append(f"{r.kernel} {r.status} at this point "
+                         f"({shorten(r.reason) or 'no reason given'}): no reference line")
+            continue
+        for ax, (val, _, _) in zip(axs, SWEEP_QUANTITIES):
+            ax.axhline(val(r), color=style.colour(r.kernel), ls=precision_style(r.precision),
+                       lw=1.0, label=kernel_label(r.kernel, None, r.precision if len(precisions) > 1
+                                                  else None) + " at this point")
 
 
 def fig_lisa_sweep(ds, style, outdir, device, shape, axis):
     """LISA time and memory against `axis` (codewords W or codebooks B) at one shape and one
-    (causal, N): the pair where the most values of `axis` ran. One line per kernel and value
-    of the other codebook axis (a B x W grid gives one line per B), so a line never mixes
-    settings; the kernel sets the colour, the other axis the line style."""
-    other = "codebooks" if axis == "codewords" else "codewords"
-    sym, other_sym = ("W", "B") if axis == "codewords" else ("B", "W")
+    (causal, N): the pair where the most values of `axis` ran. One line per kernel, precision
+    and value of the other codebook axis (a B x W grid gives one line per B)."""
+    other, (sym, other_sym) = ("codebooks", ("W", "B")) if axis == "codewords" else ("codewords", ("B", "W"))
     lisa = [r for r in ds.rows if r.device == device and r.shape == shape and an.is_lisa(r.kernel)
             and axis in r.axes]
-    best = None
-    for (causal, n), g in an.group_by(lisa, lambda r: (r.causal, r.seq_len)).items():
-        # A line: one kernel with every parameter but `axis` fixed.
-        lines = an.group_by(g, lambda r: (r.kernel, tuple(p for p in r.method_params if p[0] != axis)))
-        widest = max(len({r.axes[axis] for r in lg if r.ok}) for lg in lines.values())
-        if widest < 2:
-            continue
-        score = (widest, len(lines), n, causal)
-        if best is None or score > best[0]:
-            best = (score, causal, n, lines)
-    if best is None:
+    found = sweep_point(lisa, axis)
+    if found is None:
         return None
-    _, causal, n, lines = best
+    causal, n, lines = found
     # A "line" of one point says nothing about the trend: left out, and said so.
     single = [k for k, lg in lines.items() if len({r.axes[axis] for r in lg if r.ok}) < 2]
-    lines = {k: lg for k, lg in lines.items() if k not in single}
+    drawable = [k for k in lines if k not in single]
     # The most complete lines first, at most MAX_SWEEP_LINES.
-    order = sorted(lines, key=lambda k: (style.order.index(k[0]),
-                                         -len({r.axes[axis] for r in lines[k] if r.ok}),
-                                         params_sort_key(k[1])))
-    shown = order[:MAX_SWEEP_LINES]
+    shown = sorted(drawable, key=lambda k: (style.order.index(k[0]), an.precision_order(k[1]),
+                                            -len({r.axes[axis] for r in lines[k] if r.ok}),
+                                            params_sort_key(k[2])))[:MAX_SWEEP_LINES]
+    precisions = {k[1] for k in shown}
     fig, axs = plt.subplots(1, 2, figsize=(10.5, 4.2))
-    xs_all, notes = [], []
-    if len(order) > len(shown):
-        notes.append(f"{len(order) - len(shown)} more line(s) not drawn; see the tables in REPORT.md.")
-    if single:
-        notes.append(f"Measured at one {sym} only here, not drawn: " + "; ".join(
-            k + (f" ({an.params_text(p)})" if p else "") for k, p in sorted(
-                single, key=lambda kp: (style.order.index(kp[0]), params_sort_key(kp[1])))) + ".")
-    per_kernel_count = {}
-    n_lines = {k: sum(1 for kk, _ in shown if kk == k) for k, _ in shown}
-    for kernel, params in shown:
-        g = lines[(kernel, params)]
-        k_i = per_kernel_count.get(kernel, 0)
-        per_kernel_count[kernel] = k_i + 1
-        label = kernel + (f" ({an.params_text(params)})" if params else "")
-        for ax, val in zip(axs, (lambda r: r.median_ms, lambda r: r.peak_bytes)):
-            pts = sorted(((r.axes[axis], val(r)) for r in g if r.ok), key=lambda p: value_sort_key(p[0]))
-            if pts:
-                # Same hue per kernel; darker to lighter along the other axis.
-                t = 0.55 * k_i / max(n_lines[kernel] - 1, 1)
-                ax.plot([p[0] for p in pts], [p[1] for p in pts],
-                        color=blend_white(style.colour(kernel), t),
-                        marker=style.marker(kernel), ms=5, lw=1.6,
-                        ls=LINE_STYLES[k_i % len(LINE_STYLES)], label=label)
-        xs_all += [r.axes[axis] for r in g]
-        notes += [f"Not run: {label} {r.status} at {sym}={an.fmt_value(r.axes[axis])} "
-                  f"({shorten(r.reason) or 'no reason given'})" for r in g if not r.ok]
-    # Vanilla at the same point, for scale.
-    van_all = [r for r in ds.rows if r.device == device and r.kernel == an.CLAIM_VANILLA
-               and r.shape == shape and r.causal == causal and r.seq_len == n]
-    van = [r for r in van_all if r.ok]
-    notes += [f"{an.CLAIM_VANILLA} {r.status} at this point ({shorten(r.reason) or 'no reason given'}): "
-              f"no reference line" for r in van_all if not r.ok]
-    for ax, val, ylab, fmt in zip(axs, (lambda r: r.median_ms, lambda r: r.peak_bytes),
-                                  ("median time per call", "peak memory (inputs + outputs + workspace)"),
-                                  (time_label, bytes_label)):
-        if van:
-            ax.axhline(val(van[0]), color=style.colour(an.CLAIM_VANILLA), ls="--", lw=1.2,
-                       label=f"{an.CLAIM_VANILLA} at this point")
-        xs = sorted({x for x in xs_all if isinstance(x, (int, float))})
+    draw_sweep_lines(axs, style, lines, shown, axis, len(precisions) > 1)
+    notes = sweep_notes({k: lines[k] for k in drawable}, shown, single, axis, sym, style)
+    draw_sweep_reference(axs, style, [r for r in ds.rows if r.device == device
+                                      and r.kernel == an.CLAIM_VANILLA and r.shape == shape
+                                      and r.causal == causal and r.seq_len == n], precisions, notes)
+    xs = sorted({r.axes[axis] for k in shown for r in lines[k] if isinstance(r.axes[axis], (int, float))})
+    for ax, (_, ylab, fmt) in zip(axs, SWEEP_QUANTITIES):
         set_n_axis(ax, xs, label=f"{axis} {sym}", base=2)
         set_log_y(ax, fmt)
         tune_log_ticks(ax)
         ax.set_ylabel(ylab)
         ax.grid(True, which="major", alpha=0.3)
-    h, lab = axs[0].get_legend_handles_labels()
-    legend_outside(fig, h, lab)
+    legend_outside(fig, *axs[0].get_legend_handles_labels())
     fixed = f"{an.shape_text(shape)}, {PANEL_NAME[causal]}, N={n}"
-    others = {dict(p).get(other) for _, p in shown}
+    others = {dict(k[2]).get(other) for k in shown}
     if len(others) == 1 and None not in others:
         fixed += f", {other} {other_sym}={an.fmt_value(others.pop())}"
     what = "codebook size W (codewords)" if axis == "codewords" else "number of codebooks B"
@@ -512,69 +608,79 @@ def fig_lisa_sweep(ds, style, outdir, device, shape, axis):
     stem = f"lisa_vs_{axis}__{device.slug}__b{shape[0]}_h{shape[1]}_dh{shape[2]}"
     save(fig, outdir, stem)
     return Figure(stem, f"{title} ({an.shape_text(shape)})",
-                  f"fixed: {fixed}; each line fixes the kernel's other parameters (legend). "
-                  f"Dashed: {an.CLAIM_VANILLA} at the same point, where it ran.")
+                  f"fixed: {fixed}; each line fixes the kernel's other parameters (legend); line "
+                  f"style = precision. Thin horizontal: {an.CLAIM_VANILLA} at the same point, "
+                  f"where it ran.")
 
 
 # ---------------------------------------------------------------- accuracy vs speed
 
-def fig_accuracy(ds, style, outdir, device, shape):
-    lines = lines_for_shape(ds.rows, device, shape)
+def accuracy_panels(lines):
+    """[(causal, N, [(line key, params, row)])]: per mask, the N where the most lines have
+    both a speedup and an approximation error (at least two)."""
     panels = []
     for causal in (True, False):
         usable = {}
-        for kernel, (params, g) in lines.items():
+        for key, (params, g) in lines.items():
             for r in g:
                 if r.causal == causal and r.ok and r.speedup and r.approx_rel_l2 and r.approx_rel_l2 > 0:
-                    usable.setdefault(r.seq_len, []).append((kernel, params, r))
+                    usable.setdefault(r.seq_len, []).append((key, params, r))
         if not usable:
             continue
         n = max(usable, key=lambda k: (len(usable[k]), k))
         if len(usable[n]) >= 2:
-            panels.append((causal, n, usable[n]))
+            panels.append((causal, n, sorted(usable[n], key=lambda p: p[2].speedup)))
+    return panels
+
+
+def draw_accuracy_panel(ax, style, causal, n, pts):
+    xs = [p[2].speedup for p in pts] + [1.0]
+    ys = [p[2].approx_rel_l2 for p in pts]
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(ratio_label))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(*log_limits(xs, top_room=0.3))
+    set_log_y(ax, lambda v, _p=None: f"{v:g}")
+    ax.set_ylim(*log_limits(ys, top_room=0.15))
+    tune_log_ticks(ax, "x")
+    tune_log_ticks(ax, "y")
+    ax.axvline(1.0, color="#555555", ls=":", lw=1.0)
+    ax.text(1.0, 0.02, " vanilla (1×)", transform=mtransforms.blended_transform_factory(
+        ax.transData, ax.transAxes), fontsize=8, color="#555555")
+    for key, _, r in pts:
+        ax.plot([r.speedup], [r.approx_rel_l2], marker=style.marker(key[0]), ms=8,
+                color=style.colour(key[0]), ls="none")
+    ax.set_xlabel(f"speedup against {pts[0][2].source.vanilla_kernel} (× faster)")
+    ax.set_ylabel("approximation error (relative L2 vs softmax)")
+    ax.set_title(f"{PANEL_NAME[causal]}, N={n}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def fig_accuracy(ds, style, outdir, device, shape):
+    panels = accuracy_panels(lines_for_shape(ds.rows, device, shape))
     if not panels:
         return None
+    multi = several_precisions([p[2] for _, _, pts in panels for p in pts])
     fig, axs = plt.subplots(1, len(panels), figsize=(5.8 * len(panels), 4.8), squeeze=False)
-    settings = {}
     for ax, (causal, n, pts) in zip(axs[0], panels):
-        pts = sorted(pts, key=lambda p: p[2].speedup)
-        xs = [p[2].speedup for p in pts] + [1.0]
-        ys = [p[2].approx_rel_l2 for p in pts]
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(ratio_label))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlim(*log_limits(xs, top_room=0.3))
-        set_log_y(ax, lambda v, _p=None: f"{v:g}")
-        ax.set_ylim(*log_limits(ys, top_room=0.15))
-        tune_log_ticks(ax, "x")
-        tune_log_ticks(ax, "y")
-        ax.axvline(1.0, color="#555555", ls=":", lw=1.0)
-        ax.text(1.0, 0.02, " vanilla (1×)", transform=mtransforms.blended_transform_factory(
-            ax.transData, ax.transAxes), fontsize=8, color="#555555")
-        for kernel, params, r in pts:
-            ax.plot([r.speedup], [r.approx_rel_l2], marker=style.marker(kernel), ms=8,
-                    color=style.colour(kernel), ls="none")
-            if params:
-                settings[kernel] = params
-        ax.set_xlabel(f"speedup against {pts[0][2].source.vanilla_kernel} (× faster)")
-        ax.set_ylabel("approximation error (relative L2 vs softmax)")
-        ax.set_title(f"{PANEL_NAME[causal]}, N={n}", fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
+        draw_accuracy_panel(ax, style, causal, n, pts)
     title = f"Accuracy against speed on {device.label}"
     fig.suptitle(f"{title}\nfixed: {an.shape_text(shape)}; lower right is better", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     for ax, (_, _, pts) in zip(axs[0], panels):  # after the layout, which moves the axes
-        place_labels(fig, ax, [(p[0], p[2].speedup, p[2].approx_rel_l2, style.colour(p[0]))
-                               for p in sorted(pts, key=lambda p: p[2].speedup)])
+        place_labels(fig, ax, [(kernel_label(k[0], None, k[1] if multi else None), r.speedup,
+                                r.approx_rel_l2, style.colour(k[0])) for k, _, r in pts])
+    settings = {p[0]: p[1] for _, _, pts in panels for p in pts if p[1]}
     if settings:
         add_notes(fig, ["Kernel settings: " + "; ".join(
-            f"{k} {an.params_text(settings[k])}" for k in style.sort(settings))],
-            width=int(75 * len(panels)))
+            f"{line_text(k, None, multi)} {an.params_text(settings[k])}"
+            for k in sorted_lines(style, settings))], width=int(75 * len(panels)))
     stem = f"accuracy_vs_speed__{device.slug}__b{shape[0]}_h{shape[1]}_dh{shape[2]}"
     save(fig, outdir, stem)
     return Figure(stem, f"{title} ({an.shape_text(shape)})",
-                  "One point per kernel at the N where the most kernels have both a speedup and an "
-                  "approximation error (vanilla kernels are the reference and have no error).")
+                  "One point per kernel (and precision) at the N where the most kernels have both "
+                  "a speedup and an approximation error (vanilla kernels are the reference and "
+                  "have no error).")
 
 
 def place_labels(fig, ax, points, fontsize=8):
@@ -614,36 +720,47 @@ def place_labels(fig, ax, points, fontsize=8):
 
 # ---------------------------------------------------------------- per device
 
-def fig_devices(ds, style, outdir):
-    devices = ds.devices
-    if len(devices) < 2:
-        return None
-    ok = [r for r in ds.rows if r.ok]
-    # Each kernel at its most common parameter setting (the one its lines use), where present.
+def setting_key(r):
+    """A kernel's setting: its precision and parameters (a bar never mixes them)."""
+    return (r.precision, r.method_params)
+
+
+def setting_sort_key(setting):
+    return (an.precision_order(setting[0]), params_sort_key(setting[1]))
+
+
+def devices_point(ok):
+    """The (shape, causal, N) where the most kernels ran on two or more devices, each kernel
+    at the setting measured on the most devices there (its most common one on a tie):
+    ((shape, causal, N), {kernel: (setting, {device: row})}) or None."""
     usual = {}
     for kernel, kg in an.group_by(ok, lambda r: r.kernel).items():
-        counts = an.group_by(kg, lambda r: r.method_params)
-        usual[kernel] = min(counts, key=lambda p: (-len(counts[p]), params_sort_key(p)))
-    # A common point: the (shape, causal, N) where the most kernels ran on two or more devices.
+        counts = an.group_by(kg, setting_key)
+        usual[kernel] = min(counts, key=lambda p: (-len(counts[p]), setting_sort_key(p)))
     best = None
     for key, g in an.group_by(ok, lambda r: (r.shape, r.causal, r.seq_len)).items():
         per_kernel = {}
         for kernel, kg in an.group_by(g, lambda r: r.kernel).items():
-            by_params = an.group_by(kg, lambda r: r.method_params)
-            params, prow = min(by_params.items(), key=lambda kv: (-len({r.device for r in kv[1]}),
-                                                                  kv[0] != usual[kernel],
-                                                                  params_sort_key(kv[0])))
+            by_setting = an.group_by(kg, setting_key)
+            setting, prow = min(by_setting.items(), key=lambda kv: (
+                -len({r.device for r in kv[1]}), kv[0] != usual[kernel], setting_sort_key(kv[0])))
             by_dev = {r.device: r for r in prow}
             if len(by_dev) >= 2:
-                per_kernel[kernel] = (params, by_dev)
-        if not per_kernel:
-            continue
+                per_kernel[kernel] = (setting, by_dev)
         score = (len(per_kernel), sum(len(v[1]) for v in per_kernel.values()), key[2], key[1])
-        if best is None or score > best[0]:
+        if per_kernel and (best is None or score > best[0]):
             best = (score, key, per_kernel)
-    if best is None:
+    return best[1:] if best else None
+
+
+def fig_devices(ds, style, outdir):
+    devices = ds.devices
+    if len(devices) < 2:
         return None
-    _, (shape, causal, n), per_kernel = best
+    found = devices_point([r for r in ds.rows if r.ok])
+    if found is None:
+        return None
+    (shape, causal, n), per_kernel = found
     kernels = style.sort(per_kernel)
     devs = [d for d in devices if any(d in per_kernel[k][1] for k in kernels)]
     nd = len(devs)
@@ -670,8 +787,9 @@ def fig_devices(ds, style, outdir):
     for ax in axs:
         ax.grid(True, axis="y", which="major", alpha=0.3)
     axs[1].set_xticks(range(len(kernels)))
-    axs[1].set_xticklabels([kernel_label(k, per_kernel[k][0]) for k in kernels], rotation=30,
-                           ha="right", fontsize=8.5)
+    multi = len({per_kernel[k][0][0] for k in kernels}) > 1
+    axs[1].set_xticklabels([kernel_label(k, per_kernel[k][0][1], per_kernel[k][0][0] if multi else None)
+                            for k in kernels], rotation=30, ha="right", fontsize=8.5)
     hs = [Patch(facecolor="#bbbbbb", alpha=DEVICE_ALPHAS[j % 6], hatch=DEVICE_HATCHES[j % 6],
                 edgecolor="#222222") for j in range(nd)]
     legend_outside(fig, hs, [d.label for d in devs])

@@ -29,8 +29,9 @@ import argparse
 import json
 import sys
 
+from results_io import SCHEMA_VERSIONS
+
 PROG = "limits"
-SCHEMA_VERSION = 1
 LINEAR = ("linear_elu", "linrec", "hydra", "performer", "efficient_attention")
 LARGEST = dict(batch=1, heads=4, head_dim=64, seq_len=8192)
 
@@ -47,8 +48,9 @@ def load(path):
         raise InputError(f"{path}: cannot read ({e.strerror})")
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not JSON ({e.msg} at line {e.lineno})")
-    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(f"{path}: not an attnbench results file of schema_version {SCHEMA_VERSION}")
+    if not isinstance(doc, dict) or doc.get("schema_version") not in SCHEMA_VERSIONS:
+        raise InputError(f"{path}: not an attnbench results file of schema_version "
+                         f"{' or '.join(map(str, SCHEMA_VERSIONS))}")
     rows = doc.get("rows")
     if not isinstance(rows, list):
         raise InputError(f"{path}: 'rows' must be an array")

@@ -1,11 +1,14 @@
-"""REPORT.md: the environment of each results file, the claims table with verdicts
-(analysis.claims_table), the fitted scaling exponents, the figures, a table per preset and
-the rows that did not run."""
+"""REPORT.md: the environment of each results file (torch's version for peers files), the
+claims tables with verdicts (claims.claims_table) and the memory paragraph of each device
+(buffers.memory_paragraphs), the fitted scaling exponents, the figures, a table per preset
+and the rows that did not run; every table names the precision."""
 
 import datetime
 import os
 
 import analysis as an
+import buffers
+import claims as cl
 from figures import KernelStyle
 
 
@@ -60,20 +63,43 @@ def _env_rows(ds):
             if r.source is s:
                 counts[r.status] += 1
         rows.append([f"`{s.path}`", s.preset, e.get("host", "?"), cpu, gpu_text,
-                     f"{e.get('compiler', '?')} {e.get('build_type', '')}".strip()
-                     + (f", {e['blas']}" if e.get("blas") else ""),
-                     commit, e.get("date", "?"),
+                     _build_text(e), s.torch_text or "-", commit, e.get("date", "?"),
                      f"{counts['ok']} / {counts['skipped']} / {counts['error']}"])
-    return table(["file", "preset", "host", "CPU", "GPU", "compiler, BLAS", "commit", "date",
-                  "rows ok / skipped / error"], rows)
+    return table(["file", "preset", "host", "CPU", "GPU", "compiler, BLAS", "torch", "commit",
+                  "date", "rows ok / skipped / error"], rows)
 
 
-def _claims_section(claims):
-    rows = [[c.claim, c.claimed, c.measured, c.setting, c.device, f"**{c.verdict}**"
-             + (f": {c.reason}" if c.reason else "")] for c in claims]
-    parts = [table(["claim", "claimed", "measured", "setting", "device", "verdict"], rows), "",
-             "How the verdicts are decided:", ""]
-    parts += [f"- {rule}" for rule in an.VERDICT_RULES]
+def _build_text(e):
+    """The attnbench build; a peers file has none of its own ('-')."""
+    if not e.get("compiler"):
+        return "-"
+    return (f"{e['compiler']} {e.get('build_type', '')}".strip()
+            + (f", {e['blas']}" if e.get("blas") else ""))
+
+
+def _verdict_cell(c):
+    return f"**{c.verdict}**" + (f": {c.reason}" if c.reason else "")
+
+
+def _ratio_claims_table(claims):
+    rows = [[c.device, c.claim, c.lisa_side, c.baseline, c.measured, _verdict_cell(c),
+             c.sweep_max, c.crossover] for c in claims]
+    return table(["device", "claim", "LISA side", "baseline",
+                  f"at the paper point ({cl.PAPER_POINT_TEXT})", "verdict",
+                  "max over the sweep (secondary)", "crossover N"], rows)
+
+
+def _claims_section(claims, ds):
+    ratio = [c for c in claims if isinstance(c, cl.RatioClaim)]
+    other = [c for c in claims if not isinstance(c, cl.RatioClaim)]
+    parts = [_ratio_claims_table(ratio), "", "### Memory at the paper point", ""]
+    parts += [p + "\n" for p in buffers.memory_paragraphs(ds.rows, ds.devices)] or [
+        "No device has LISA rows to describe.", ""]
+    parts += ["### Other claims", "",
+              table(["claim", "claimed", "measured", "setting", "device", "verdict"],
+                    [[c.claim, c.claimed, c.measured, c.setting, c.device, _verdict_cell(c)]
+                     for c in other]), "", "How the verdicts are decided:", ""]
+    parts += [f"- {rule}" for rule in cl.VERDICT_RULES]
     return "\n".join(parts)
 
 
@@ -81,7 +107,8 @@ def _exponent_section(fits, style):
     if not fits:
         return f"No kernel has {an.MIN_FIT_POINTS} or more measured N at one setting; no exponents."
     fits = sorted(fits, key=lambda f: (f.device.label, style.order.index(f.kernel),
-                                       not f.causal, f.shape, an.params_sort_key(f.params)))
+                                       an.precision_order(f.precision), not f.causal, f.shape,
+                                       an.params_sort_key(f.params)))
     rows = [[f.device.label, f.kernel, "causal" if f.causal else "bidirectional", f.fixed_text,
              f"{f.ns[0]} .. {f.ns[-1]}", len(f.ns), f"{f.slope_all:.2f}",
              f"{f.upper_ns[0]} .. {f.upper_ns[-1]}", len(f.upper_ns), f"{f.slope_upper:.2f}"]
@@ -109,8 +136,8 @@ def _figures_section(figs, notes, fig_rel):
 
 
 def _row_sort_key(style):
-    return lambda r: (r.device.label, style.order.index(r.kernel), not r.causal, r.shape,
-                      an.params_sort_key(r.method_params), r.seq_len)
+    return lambda r: (r.device.label, style.order.index(r.kernel), an.precision_order(r.precision),
+                      not r.causal, r.shape, an.params_sort_key(r.method_params), r.seq_len)
 
 
 def _preset_sections(ds, style):
@@ -124,7 +151,8 @@ def _preset_sections(ds, style):
         rows = sorted((r for r in ds.rows if r.source.preset == p), key=_row_sort_key(style))
         parts += [f"### Preset `{p}`", "", "Files: " + ", ".join(f"`{f}`" for f in files) + ". "
                   "Times are medians in ms; peak memory in MB (10^6 bytes, exact: inputs + outputs "
-                  "+ workspace); ratios against the file's vanilla kernel at the same point; "
+                  "+ workspace; peers: measured); ratios against the file's vanilla kernel at the "
+                  "same point (peers files: torch_vanilla_eager); "
                   "correctness against float64 of the same function, approximation error against "
                   "softmax attention (relative L2).", ""]
         if not rows:
@@ -133,11 +161,13 @@ def _preset_sections(ds, style):
         trows = []
         for r in rows:
             status = r.status if r.ok else f"**{r.status}**: {r.reason or 'no reason given'}"
-            trows.append([r.device.label, r.kernel, an.point_text(r.axes), fmt_num(r.median_ms),
+            trows.append([r.device.label, f"{r.kernel} ({r.backend})" if r.is_peer else r.kernel,
+                          an.point_text(r.axes), r.precision, fmt_num(r.median_ms),
                           fmt_mb(r.peak_bytes), fmt_ratio(r.speedup), fmt_ratio(r.memory_ratio),
                           fmt_num(r.correctness_rel_l2), fmt_num(r.approx_rel_l2), status])
-        parts += [table(["device", "kernel", "point", "median ms", "peak MB", "speedup",
-                         "memory ratio", "correctness", "approx error", "status"], trows), ""]
+        parts += [table(["device", "kernel", "point", "precision", "median ms", "peak MB",
+                         "speedup", "memory ratio", "correctness", "approx error", "status"],
+                        trows), ""]
     return "\n".join(parts)
 
 
@@ -148,19 +178,19 @@ def _not_run_section(ds, style):
     grouped = {}
     for r in sorted(bad, key=_row_sort_key(style)):
         k = (r.device.label, r.kernel, r.status, r.reason or "no reason given",
-             r.shape, r.causal, r.method_params)
+             r.shape, r.causal, r.precision, r.method_params)
         grouped.setdefault(k, []).append(r.seq_len)
-    rows = [[dev, kernel, f"{an.shape_text(shape)}, {'causal' if causal else 'bidirectional'}"
-             + (f", {an.params_text(params)}" if params else ""),
+    rows = [[dev, kernel, f"{an.shape_text(shape)}, {'causal' if causal else 'bidirectional'}, "
+             f"{precision}" + (f", {an.params_text(params)}" if params else ""),
              ", ".join(str(n) for n in sorted(set(ns))), status, reason]
-            for (dev, kernel, status, reason, shape, causal, params), ns in grouped.items()]
+            for (dev, kernel, status, reason, shape, causal, precision, params), ns in grouped.items()]
     return table(["device", "kernel", "setting", "N", "status", "reason"], rows)
 
 
 def write_report(ds, figs, fig_notes, out_dir, fig_dir, argv_paths):
     style = KernelStyle(ds.kernels)
     fits = an.exponent_fits(ds.rows)
-    claims = an.claims_table(ds, fits)
+    claims = cl.claims_table(ds, fits)
     fig_rel = os.path.relpath(fig_dir, out_dir)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -175,8 +205,10 @@ def write_report(ds, figs, fig_notes, out_dir, fig_dir, argv_paths):
                   f"were replaced by the newer measurement.", ""]
     parts += [
         "## Claims", "",
-        "The paper claims of `../shared/docs/reproduction.md`, one row per claim and device.", "",
-        _claims_section(claims), "",
+        "The paper claims of `docs/reproduction.md`: LISA's ratio claims per device and per "
+        "(claim, LISA side, baseline), judged at the paper's point; the memory at that point; "
+        "the other claims per device.", "",
+        _claims_section(claims, ds), "",
         "## Scaling exponents of time in N", "",
         _exponent_section(fits, style), "",
         "## Figures", "",

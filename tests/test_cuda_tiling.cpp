@@ -36,7 +36,9 @@
 #include "attnbench/math/lisa.hpp"
 #include "attnbench/math/sparse.hpp"
 #include "backend.hpp"
+#include "device_data.hpp"
 #include "kernel_testing.hpp"
+#include "precision_reference.hpp"
 
 namespace attnbench::gpu {
 namespace {
@@ -482,8 +484,37 @@ TEST_CASE("without a CUDA device the cuda backend refuses cleanly", "[cuda][back
 
 namespace {
 
+// Element i of a buffer stored as e.
+const void* elem_at(const void* base, Elem e, int64_t i) {
+  return static_cast<const char*>(base) + i * int64_t(elem_bytes(e));
+}
+void* elem_at(void* base, Elem e, int64_t i) {
+  return static_cast<char*>(base) + i * int64_t(elem_bytes(e));
+}
+
+// A typed product (gemm.hpp) as specified: each operand through gemm_operand (its storage,
+// TF32 rounding for tf32), float32 accumulation in k order, C through gemm_store.
+void gemm_typed_emulated(const GemmShape& g, const void* a, const void* b, void* c) {
+  REQUIRE(g.beta == 0.0f);
+  for (int64_t j = 0; j < g.n; ++j)
+    for (int64_t i = 0; i < g.m; ++i) {
+      float acc = 0.0f;
+      for (int64_t l = 0; l < g.k; ++l) {
+        const float av = gemm_operand(g, g.a, a, g.trans_a ? l + i * g.lda : i + l * g.lda);
+        const float bv = gemm_operand(g, g.b, b, g.trans_b ? j + l * g.ldb : l + j * g.ldb);
+        acc += av * bv;
+      }
+      gemm_store(g, c, i + j * g.ldc, acc);
+    }
+}
+
 // cuBLAS sgemm semantics (column-major, op(A) op(B)), one batch item; double accumulation.
-void gemm_emulated(const GemmShape& g, const float* a, const float* b, float* c) {
+// Typed products go to gemm_typed_emulated.
+void gemm_emulated(const GemmShape& g, const void* a_any, const void* b_any, void* c_any) {
+  if (!g.plain_fp32()) return gemm_typed_emulated(g, a_any, b_any, c_any);
+  const auto* a = static_cast<const float*>(a_any);
+  const auto* b = static_cast<const float*>(b_any);
+  auto* c = static_cast<float*>(c_any);
   for (int64_t j = 0; j < g.n; ++j)
     for (int64_t i = 0; i < g.m; ++i) {
       double acc = 0;
@@ -539,9 +570,13 @@ struct HostLauncher {
   }
   void zero(float* p, int64_t count) { std::fill(p, p + count, 0.0f); }
   void upload(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
-  void gemm_strided(const char*, const GemmShape& g, const float* a, const float* b, float* c) {
+  bool ignore_tf32 = false;  // a deliberately wrong launcher, for the tests that must catch it
+  void gemm_strided(const char*, const GemmShape& shape, const void* a, const void* b, void* c) {
+    GemmShape g = shape;
+    if (ignore_tf32) g.tf32 = false;
     for (int64_t t = 0; t < g.batch; ++t)
-      gemm_emulated(g, a + t * g.stride_a, b + t * g.stride_b, c + t * g.stride_c);
+      gemm_emulated(g, elem_at(a, g.a, t * g.stride_a), elem_at(b, g.b, t * g.stride_b),
+                    elem_at(c, g.c, t * g.stride_c));
   }
   void gemm_batched(const char*, const GemmShape& g, const float* const* a,
                     const float* const* b, float* const* c) {
@@ -552,12 +587,13 @@ struct HostLauncher {
     flash_on_host(p, in, out, 0, reverse);
   }
   // row_softmax_kernel: per-thread states, the warp butterfly, thread 0 over the warps.
-  void row_softmax(const float* in, float* out, int64_t sequences, int64_t n, bool causal) {
+  void row_softmax(const float* in, void* out, int64_t sequences, int64_t n, bool causal,
+                   Elem out_elem) {
     constexpr int T = kSoftmaxThreads;
     for (int64_t item = 0; item < softmax_items(sequences, n); ++item) {
       const SoftmaxRow r = softmax_row_of_item(item, n);
       const float* row = in + (r.seq * n + r.row) * n;
-      float* row_out = out + (r.seq * n + r.row) * n;
+      void* row_out = elem_at(out, out_elem, (r.seq * n + r.row) * n);
       const int64_t visible = softmax_visible(r.row, n, causal);
       std::vector<math::OnlineSoftmaxRow> st(T);
       for (int t = 0; t < T; ++t) st[size_t(t)] = row_softmax_thread_state(row, visible, t, T);
@@ -570,7 +606,7 @@ struct HostLauncher {
       for (int w = 0; w < T / 32; ++w) all = online_softmax_merge(all, st[size_t(w * 32)]);
       for (int t0 = 0; t0 < T; ++t0) {
         const int t = reverse ? T - 1 - t0 : t0;
-        row_softmax_thread_write(row, row_out, n, visible, all, t, T);
+        row_softmax_thread_write(row, row_out, out_elem, n, visible, all, t, T);
       }
     }
   }
@@ -751,6 +787,235 @@ TEST_CASE("vanilla_eager's CUDA pipeline, run on the CPU, matches the CPU twin",
                      worst);
     }
   std::printf("emulated cuda vanilla_eager: worst rel-L2 %.3e\n", worst);
+}
+
+// ---------------------------------------------------------------------------------------
+// 2b. the precision axis on the CPU: typed products, 16-bit storage, vanilla at tf32/bf16/fp16
+
+namespace {
+
+const Precision kLowPrecisions[] = {Precision::tf32, Precision::bf16, Precision::fp16};
+using testing::PrecisionRef;
+using testing::rel_l2;
+using testing::vanilla_at_precision;
+
+// The pipeline's result at a precision: the output as float32 and its probability operand.
+struct EmulatedRun {
+  std::vector<float> out, probs;
+};
+
+// Runs vanilla_materialized (or vanilla_eager) on the CPU as the GPU would: q, k, v uploaded in
+// the precision's storage (device_data.hpp), scratch NaN-filled and guarded, a poisoned output.
+EmulatedRun run_vanilla_emulated(const std::string& name, const Problem& p, const HostInputs& in,
+                                 bool reverse, bool ignore_tf32 = false) {
+  const size_t qkv = size_t(p.qkv_elems());
+  const auto q = to_storage(in.q, qkv, p.precision), k = to_storage(in.k, qkv, p.precision),
+             v = to_storage(in.v, qkv, p.precision);
+  Inputs view;
+  view.q = reinterpret_cast<const float*>(q.data());
+  view.k = reinterpret_cast<const float*>(k.data());
+  view.v = reinterpret_cast<const float*>(v.data());
+  const bool eager = name == "vanilla_eager";
+  GuardedBuffer scratch(eager ? vanilla_eager_workspace(p).scratch_bytes
+                              : vanilla_materialized_workspace(p).scratch_bytes);
+  std::vector<unsigned char> out = poisoned_storage(output_elems(p), p.precision);
+  HostLauncher l;
+  l.reverse = reverse;
+  l.ignore_tf32 = ignore_tf32;
+  if (eager)
+    vanilla_eager_run(l, p, view, scratch.data(), reinterpret_cast<float*>(out.data()));
+  else
+    vanilla_materialized_run(l, p, view, scratch.data(), reinterpret_cast<float*>(out.data()));
+  CHECK(scratch.intact());
+  EmulatedRun r{from_storage(out.data(), output_elems(p), p.precision), {}};
+  if (!eager) {  // the probabilities as the P V product reads them
+    const MaterializedBuffers b = materialized_buffers(p, scratch.data());
+    const Elem e = storage_elem(p.precision);
+    r.probs.resize(size_t(p.sequences() * p.seq_len * p.seq_len));
+    for (size_t x = 0; x < r.probs.size(); ++x) r.probs[x] = load_elem(e, b.probs, int64_t(x));
+  }
+  return r;
+}
+
+// Agreement between the emulated pipeline and the independent computation: a fifth of the
+// precision's unit roundoff. They differ only where a float32 difference of the two softmaxes
+// (online with the shared exp vs two-pass with std::exp, ~1e-7) moves a value across a
+// rounding boundary (measured: at most 0.05 u); a missing rounding of the probabilities moves
+// the output by ~0.4 u (measured: at least 0.4 u), so the check sees it.
+double agreement_tolerance(Precision p) { return 0.2 * unit_roundoff(p); }
+
+}  // namespace
+
+TEST_CASE("typed products round their operands as the precision stores them", "[cuda][gemm]") {
+  std::mt19937 gen(11);
+  std::normal_distribution<float> nd;
+  const int64_t S = 2, N = 9, dh = 7;
+  std::vector<float> q(size_t(S * N * dh)), k(q.size());
+  for (float& x : q) x = nd(gen);
+  for (float& x : k) x = nd(gen);
+  for (Precision pr : kLowPrecisions) {
+    INFO(precision_name(pr));
+    // 16-bit operands hold rounded values (as the harness's inputs are); TF32 operands are
+    // arbitrary floats, which the product itself must round
+    std::vector<float> qr = q, kr = k;
+    if (pr != Precision::tf32)
+      for (auto* t : {&qr, &kr})
+        for (float& x : *t) x = round_to(pr, x);
+    const auto qs = to_storage(qr, qr.size(), pr), ks = to_storage(kr, kr.size(), pr);
+    const GemmShape g = typed_gemm(vanilla_scores_gemm(S, N, dh, 0.5f), pr, storage_elem(pr));
+    std::vector<unsigned char> c(size_t(S * N * N) * storage_bytes(pr));
+    HostLauncher l;
+    l.gemm_strided("", g, ks.data(), qs.data(), c.data());
+    const std::vector<float> got = from_storage(c.data(), size_t(S * N * N), pr);
+    l.ignore_tf32 = true;  // the mistake: TF32 products fed unrounded operands
+    l.gemm_strided("", g, ks.data(), qs.data(), c.data());
+    const std::vector<float> wrong = from_storage(c.data(), size_t(S * N * N), pr);
+    size_t differ = 0, wrong_differ = 0;
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          float acc = 0.0f;
+          for (int64_t d = 0; d < dh; ++d)
+            acc += round_to(pr, qr[size_t((s * N + i) * dh + d)]) *
+                   round_to(pr, kr[size_t((s * N + j) * dh + d)]);
+          const float want = storage_bytes(pr) == 2 ? round_to(pr, 0.5f * acc) : 0.5f * acc;
+          const size_t x = size_t((s * N + i) * N + j);
+          differ += got[x] != want;
+          wrong_differ += wrong[x] != want;
+        }
+    CHECK(differ == 0);  // bit for bit: same rounding, same order, float accumulation
+    if (pr == Precision::tf32) CHECK(wrong_differ > size_t(S * N * N) / 2);
+  }
+}
+
+TEST_CASE("16-bit storage round-trips rounded values and keeps the poison visible",
+          "[cuda][precision]") {
+  std::mt19937 gen(5);
+  std::normal_distribution<float> nd;
+  for (Precision pr : kAllPrecisions) {
+    INFO(precision_name(pr));
+    std::vector<float> v(1000);
+    for (float& x : v) x = round_to(pr, 100.0f * nd(gen));
+    const auto bytes = to_storage(v, v.size(), pr);
+    CHECK(bytes.size() == v.size() * storage_bytes(pr));
+    CHECK(from_storage(bytes.data(), v.size(), pr) == v);  // exact: the values were rounded
+    const auto poisoned = poisoned_storage(3, pr);
+    for (float x : from_storage(poisoned.data(), 3, pr)) CHECK(is_poison(x));
+    // a NaN the arithmetic produces is not mistaken for an unwritten element
+    const auto nan = to_storage({std::nanf("")}, 1, pr);
+    const float back = from_storage(nan.data(), 1, pr)[0];
+    CHECK(std::isnan(back));
+    CHECK_FALSE(is_poison(back));
+  }
+}
+
+namespace {
+
+struct PrecisionErrors {
+  double ref = 0, agree = 0, unrounded = 0, probs_mismatch = 0;
+};
+
+// One point at a low precision: the emulated pipeline forwards and backwards (bitwise equal,
+// every element written and finite), against float64 within correctness_tolerance, against the
+// independent computation within agreement_tolerance, and that computation without rounding
+// the probabilities must disagree by more (so the agreement check can see a missing rounding).
+PrecisionErrors check_precision_point(const std::string& name, const Problem& p) {
+  INFO(name << " " << describe(p));
+  const HostInputs in = make_inputs(p, kInputQKV, p.seed);
+  const EmulatedRun fwd = run_vanilla_emulated(name, p, in, false);
+  const EmulatedRun bwd = run_vanilla_emulated(name, p, in, true);
+  CHECK(std::memcmp(fwd.out.data(), bwd.out.data(), fwd.out.size() * sizeof(float)) == 0);
+  size_t bad = 0;
+  for (float x : fwd.out) bad += is_poison(x) || !std::isfinite(x);
+  CHECK(bad == 0);
+  const PrecisionRef want = vanilla_at_precision(p, in, true);
+  const PrecisionRef unrounded = vanilla_at_precision(p, in, false);
+  PrecisionErrors e;
+  const auto rows = sample_rows(p, 1024, p.sequences());
+  e.ref = testing::reference_error(cpu_kernel(name), p, in, fwd.out, rows);
+  e.agree = rel_l2(fwd.out, want.out);
+  e.unrounded = rel_l2(unrounded.out, want.out);
+  const double tol = agreement_tolerance(p.precision);
+  INFO("vs float64 " << e.ref << ", vs independent " << e.agree << ", unrounded probabilities "
+                     << e.unrounded << ", agreement tolerance " << tol);
+  CHECK(e.ref < correctness_tolerance(p.precision, p.seq_len));
+  CHECK(e.agree < tol);
+  if (p.seq_len > 1) CHECK(e.unrounded > tol);  // N = 1: every probability is 1, exact
+  if (!fwd.probs.empty()) {  // the second product's operand: round_to of the float softmax
+    size_t mismatch = 0;
+    for (size_t x = 0; x < want.probs.size(); ++x) {
+      const float operand = round_to(p.precision, fwd.probs[x]);  // TF32: inside the product
+      if (operand == want.probs[x]) continue;
+      ++mismatch;  // a float32 difference crossed a rounding boundary: one step at most
+      // (fp16's subnormal spacing, 2^-24, bounds the step of the tiniest probabilities)
+      CHECK(std::fabs(operand - want.probs[x]) <=
+            2.0 * unit_roundoff(p.precision) * want.probs[x] + 6e-8);
+    }
+    e.probs_mismatch = double(mismatch) / double(want.probs.size());
+    CHECK(e.probs_mismatch < 0.01);
+  }
+  return e;
+}
+
+std::vector<Problem> precision_problems(const std::string& name, Precision pr, uint64_t seed) {
+  struct Shape {
+    int64_t b, h, n, dh;
+  };
+  const Shape shapes[] = {{2, 3, 1, 8}, {2, 3, 7, 8}, {1, 2, 64, 33}, {2, 1, 333, 16}, {1, 1, 130, 64}};
+  std::vector<Problem> v;
+  for (bool causal : {true, false})
+    for (const Shape& sh : shapes) {
+      Problem p = shaped(name, sh.b, sh.h, sh.n, sh.dh, causal, ++seed);
+      p.precision = pr;
+      v.push_back(p);
+    }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("vanilla_materialized at tf32, bf16 and fp16, run on the CPU, matches an independent "
+          "computation and float64 within the precision's tolerance", "[cuda][emulated][precision]") {
+  // the CUDA kernel (in a CUDA build) declares the precision it is checked at
+  const Kernel* cuda = Registry::instance().find("vanilla_materialized", Backend::cuda);
+  for (Precision pr : kLowPrecisions) {
+    PrecisionErrors worst;
+    for (const Problem& p : precision_problems("vanilla_materialized", pr, 1200)) {
+      if (cuda) CHECK_NOTHROW(cuda->validate(p));
+      const PrecisionErrors e = check_precision_point("vanilla_materialized", p);
+      worst.ref = std::max(worst.ref, e.ref);
+      worst.agree = std::max(worst.agree, e.agree);
+      worst.probs_mismatch = std::max(worst.probs_mismatch, e.probs_mismatch);
+      worst.unrounded = worst.unrounded == 0 ? e.unrounded : std::min(worst.unrounded, e.unrounded);
+    }
+    std::printf("emulated cuda vanilla_materialized %s: worst rel-L2 vs float64 %.3e (tolerance "
+                "from %.3e), vs independent %.3e, unrounded P at least %.3e, P mismatches %.2e\n",
+                precision_name(pr), worst.ref, correctness_tolerance(pr, 1), worst.agree,
+                worst.unrounded, worst.probs_mismatch);
+  }
+}
+
+TEST_CASE("vanilla_eager at tf32, run on the CPU, matches an independent computation and float64",
+          "[cuda][emulated][precision]") {
+  PrecisionErrors worst;
+  for (const Problem& p : precision_problems("vanilla_eager", Precision::tf32, 1300)) {
+    const PrecisionErrors e = check_precision_point("vanilla_eager", p);
+    worst.ref = std::max(worst.ref, e.ref);
+    worst.agree = std::max(worst.agree, e.agree);
+  }
+  std::printf("emulated cuda vanilla_eager tf32: worst rel-L2 vs float64 %.3e, vs independent %.3e\n",
+              worst.ref, worst.agree);
+}
+
+TEST_CASE("a TF32 pipeline whose products skip the operand rounding is caught",
+          "[cuda][emulated][precision]") {
+  Problem p = shaped("vanilla_materialized", 1, 2, 130, 64, true, 1400);
+  p.precision = Precision::tf32;
+  const HostInputs in = make_inputs(p, kInputQKV, p.seed);
+  const EmulatedRun wrong = run_vanilla_emulated("vanilla_materialized", p, in, false, true);
+  const PrecisionRef want = vanilla_at_precision(p, in, true);
+  // q, k, v are already TF32 values: only the probabilities show the missing rounding
+  CHECK(rel_l2(wrong.out, want.out) > agreement_tolerance(p.precision));
 }
 
 // The flash block of vanilla_flash (window 0) and local_window (window = min(w, N)).

@@ -12,6 +12,7 @@
 #include "export.hpp"
 #include "kernel_testing.hpp"
 #include "npy.hpp"
+#include "sysinfo.hpp"
 
 using namespace attnbench;
 

@@ -174,7 +174,7 @@ TEST_CASE("memory gate: smaller figures pass as improvements", "[gates][memory]"
   CHECK(improved >= 3);  // scratch, peak, error
 }
 
-TEST_CASE("memory gate: a point that stopped running or vanished fails; a new one does not",
+TEST_CASE("memory gate: a point that stopped running or vanished fails, and a new one does not",
           "[gates][memory]") {
   MemoryRun now = memory_baseline();
   now.results.rows[0].status = "error";

@@ -12,6 +12,7 @@
 #include "json_schema.hpp"
 #include "results.hpp"
 #include "sweep.hpp"
+#include "sysinfo.hpp"
 
 namespace attnbench {
 namespace {

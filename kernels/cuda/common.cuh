@@ -13,7 +13,6 @@
 #include <string>
 
 #include "attnbench/cuda/check.hpp"
-#include "attnbench/cuda/cuda_kernel.hpp"
 #include "attnbench/cuda/gemm.hpp"
 #include "attnbench/cuda/tiling.hpp"
 #include "attnbench/cuda/workspace.hpp"
@@ -51,6 +50,10 @@ __global__ void __launch_bounds__(kItemThreads) for_each_item_kernel(int64_t ite
 
 inline cublasOperation_t cublas_op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
+inline cudaDataType_t cuda_type(Elem e) {
+  return e == Elem::bf16 ? CUDA_R_16BF : e == Elem::f16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
 // Runs a pipeline (vanilla_pipeline.hpp, lisa_pipeline.hpp) on the context's stream.
 class DeviceLauncher {
  public:
@@ -72,14 +75,29 @@ class DeviceLauncher {
     AB_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()));
     AB_CUDA_CHECK(cudaStreamSynchronize(stream()));
   }
-  void gemm_strided(const char* name, const GemmShape& g, const float* a, const float* b,
-                    float* c) {
-    check_cublas(cublasSgemmStridedBatched(cublas_of(ctx_), cublas_op(g.trans_a),
-                                           cublas_op(g.trans_b), to_int(name, g.m),
-                                           to_int(name, g.n), to_int(name, g.k), &g.alpha, a,
-                                           to_int(name, g.lda), g.stride_a, b,
-                                           to_int(name, g.ldb), g.stride_b, &g.beta, c,
-                                           to_int(name, g.ldc), g.stride_c, to_int(name, g.batch)),
+  // Plain fp32 products keep cublasSgemmStridedBatched; typed ones (gemm.hpp) go through
+  // cublasGemmStridedBatchedEx with float32 accumulation (TF32 tensor cores for tf32).
+  void gemm_strided(const char* name, const GemmShape& g, const void* a, const void* b, void* c) {
+    if (g.plain_fp32()) {
+      check_cublas(cublasSgemmStridedBatched(
+                       cublas_of(ctx_), cublas_op(g.trans_a), cublas_op(g.trans_b),
+                       to_int(name, g.m), to_int(name, g.n), to_int(name, g.k), &g.alpha,
+                       static_cast<const float*>(a), to_int(name, g.lda), g.stride_a,
+                       static_cast<const float*>(b), to_int(name, g.ldb), g.stride_b, &g.beta,
+                       static_cast<float*>(c), to_int(name, g.ldc), g.stride_c,
+                       to_int(name, g.batch)),
+                   name, __FILE__, __LINE__);
+      return;
+    }
+    if (g.beta != 0.0f) throw std::runtime_error(std::string(name) + ": typed products write C");
+    check_cublas(cublasGemmStridedBatchedEx(
+                     cublas_of(ctx_), cublas_op(g.trans_a), cublas_op(g.trans_b),
+                     to_int(name, g.m), to_int(name, g.n), to_int(name, g.k), &g.alpha, a,
+                     cuda_type(g.a), to_int(name, g.lda), g.stride_a, b, cuda_type(g.b),
+                     to_int(name, g.ldb), g.stride_b, &g.beta, c, cuda_type(g.c),
+                     to_int(name, g.ldc), g.stride_c, to_int(name, g.batch),
+                     g.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                     CUBLAS_GEMM_DEFAULT),
                  name, __FILE__, __LINE__);
   }
   void gemm_batched(const char* name, const GemmShape& g, const float* const* a,
@@ -112,20 +130,25 @@ inline const Kernel& cpu_twin(const std::string& name) {
 
 // Base of every CUDA kernel: validation, input checks, FLOP and byte counts and the float64
 // reference are the CPU twin's (the same function, by definition), plus the limits of the
-// CUDA implementation (int32 sizes for cuBLAS and launch arithmetic).
-class CudaKernel : public Kernel, public CudaKernelTraits {
+// CUDA implementation (int32 sizes for cuBLAS and launch arithmetic). A CUDA kernel may run
+// precisions its twin does not (the twin runs fp32): the precision is checked against the
+// kernel's own KernelInfo, everything else by the twin on the same problem at fp32.
+class CudaKernel : public Kernel {
  public:
   const Kernel& twin() const { return cpu_twin(info().name); }
   void validate(const Problem& p) const override {
-    twin().validate(p);
+    validate_common(p);
+    twin().validate(at_fp32(p));
     require_int("seq_len", p.seq_len);
     require_int("head_dim", p.head_dim);
     require_int("batch*heads", p.sequences());
     validate_cuda(p);
   }
   void validate_inputs(const Problem& p, const Inputs& host_inputs) const override {
-    twin().validate_inputs(p, host_inputs);
+    twin().validate_inputs(at_fp32(p), host_inputs);
   }
+  // Every CUDA kernel says whether it calls cuBLAS (the runner counts its workspace).
+  bool uses_cublas(const Problem& p) const override = 0;
   double flops(const Problem& p) const override { return twin().flops(p); }
   double min_bytes(const Problem& p) const override { return twin().min_bytes(p); }
   void reference_rows(const Problem& p, const Inputs& host_inputs, std::span<const RowId> rows,
@@ -136,6 +159,10 @@ class CudaKernel : public Kernel, public CudaKernelTraits {
  protected:
   // Kernel-specific limits beyond the twin's.
   virtual void validate_cuda(const Problem&) const {}
+  static Problem at_fp32(Problem p) {
+    p.precision = Precision::fp32;
+    return p;
+  }
   void require_int(const char* what, int64_t v) const {
     if (v > INT_MAX)
       throw InvalidProblem(info().name + " (cuda): " + what + " = " + std::to_string(v) +

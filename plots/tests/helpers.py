@@ -31,10 +31,57 @@ def gpu(name="NVIDIA A10G", memory_bytes=24 * 10**9):
             "runtime_version": "12.4", "compute_capability": "8.6"}
 
 
+def peers_environment(env, torch_version="2.3.1", threads=4, device="cuda"):
+    """A peers file's environment: the tool's machine fields (no build) plus torch's."""
+    out = {k: v for k, v in env.items()
+           if k not in ("compiler", "cxx_flags", "build_type", "blas", "cuda_compiler", "calibration")}
+    out.update({"torch_version": torch_version, "torch_release": torch_version,
+                "torch_debian_package": "", "torch_threads": threads, "torch_device": device,
+                "device_name": (env.get("gpu") or {}).get("name") or env.get("cpu_model")})
+    return out
+
+
+def buffers(inputs, outputs, prepared=0, scratch=0, library=0):
+    """Exact memory fields; peak_bytes is their sum (as the tool writes it). library_bytes
+    (schema 2: the cuBLAS workspace) only when given."""
+    out = {"inputs_bytes": inputs, "outputs_bytes": outputs, "prepared_bytes": prepared,
+           "scratch_bytes": scratch, "workspace_bytes": prepared + scratch}
+    return dict(out, library_bytes=library) if library else out
+
+
+def peer(kernel, peer_of, family, inputs=None, outputs=None, **kw):
+    """A peers row (backend torch-cuda unless given): measured peak, no workspace query
+    (prepared and scratch null)."""
+    extra = {"peer_of": list(peer_of), "family": family, "prepared_bytes": None,
+             "scratch_bytes": None, "workspace_bytes": None}
+    if inputs is not None:
+        extra.update(inputs_bytes=inputs, outputs_bytes=outputs)
+    kw.setdefault("backend", "torch-cuda")
+    return row(kernel, extra=extra, **kw)
+
+
+def default_buffers(peak, io):
+    """Memory fields that add up to `peak` when no others are given: output io, inputs 3 io,
+    the rest scratch (a smaller peak fills the output, then the inputs)."""
+    out = min(io, peak)
+    inputs = min(3 * io, peak - out)
+    return buffers(inputs, out, 0, peak - inputs - out)
+
+
 def row(kernel, backend="cpu", batch=1, heads=1, seq_len=128, head_dim=64, causal=True,
-        status="ok", reason="", time_ms=None, peak_bytes=None, approx=None, params=None):
+        status="ok", reason="", time_ms=None, peak_bytes=None, approx=None, params=None,
+        memory=None, extra=None):
     """One row. time_ms: the median (the other statistics follow from it); peak_bytes: the
-    exact peak. vs_vanilla is filled in by attach_ratios."""
+    exact peak (from `memory`, helpers.buffers, when not given; a row that did not run and
+    has neither was refused by validate, and has zeros, as the tool writes it). `extra`:
+    fields set last (family, peer_of ...). vs_vanilla is filled in by attach_ratios."""
+    if memory is None and peak_bytes is None:
+        memory = buffers(0, 0) if status != "ok" else None
+        peak_bytes = None if memory else 4 * 4 * batch * heads * seq_len * head_dim
+    if memory is not None and peak_bytes is None:
+        peak_bytes = (memory["inputs_bytes"] + memory["outputs_bytes"] + memory["workspace_bytes"]
+                      + memory.get("library_bytes", 0))
+    peak_bytes = int(round(peak_bytes))  # the schema's bytes are integers
     axes = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": head_dim,
             "causal": causal}
     axes.update(params or {})
@@ -49,9 +96,7 @@ def row(kernel, backend="cpu", batch=1, heads=1, seq_len=128, head_dim=64, causa
     return {
         "kernel": kernel, "backend": backend, "axes": axes, "status": status, "reason": reason,
         "time_ms": t,
-        "inputs_bytes": 3 * io, "outputs_bytes": io,
-        "prepared_bytes": 0, "scratch_bytes": (peak_bytes or 4 * io) - 4 * io,
-        "workspace_bytes": (peak_bytes or 4 * io) - 4 * io,
+        **default_buffers(peak_bytes, io),
         "peak_bytes": peak_bytes,
         "measured_peak_bytes": peak_bytes if ok else None,
         "memory_agrees": True if ok else None,
@@ -61,26 +106,28 @@ def row(kernel, backend="cpu", batch=1, heads=1, seq_len=128, head_dim=64, causa
         "flops": flops, "gflops_per_s": flops / (time_ms * 1e6) if ok else None,
         "min_bytes": 4 * io, "vs_vanilla": None,
         "repro": f"attnbench sweep --kernels {kernel} --backend {backend}",
+        **(memory or {}), **(extra or {}),
     }
 
 
 def attach_ratios(rows, vanilla="vanilla_materialized"):
     """vs_vanilla as the harness computes it: against the vanilla row at the same batch,
-    heads, seq_len, head_dim, causal and backend; null where vanilla did not run."""
-    ref = {}
+    heads, seq_len, head_dim, causal, precision and backend; null where vanilla did not run."""
+    key = lambda r: ((r["backend"], r["axes"].get("precision", "fp32"))
+                     + tuple(r["axes"][a] for a in COMMON))
+    ref = {key(r): r for r in rows if r["kernel"] == vanilla and r["status"] == "ok"}
     for r in rows:
-        if r["kernel"] == vanilla and r["status"] == "ok":
-            ref[(r["backend"],) + tuple(r["axes"][a] for a in COMMON)] = r
-    for r in rows:
-        v = ref.get((r["backend"],) + tuple(r["axes"][a] for a in COMMON))
+        v = ref.get(key(r))
         if r["status"] == "ok" and v is not None:
             r["vs_vanilla"] = {"speedup": v["time_ms"]["median"] / r["time_ms"]["median"],
                                "memory_ratio": v["peak_bytes"] / r["peak_bytes"]}
     return rows
 
 
-def document(rows, preset="sample", env=None, vanilla="vanilla_materialized"):
-    return {"schema_version": 1, "tool": "attnbench", "preset": preset,
+def document(rows, preset="sample", env=None, vanilla="vanilla_materialized", version=2,
+             tool="attnbench"):
+    """A results file (results/schema.json); version 1 files lack precision, seed, family."""
+    return {"schema_version": version, "tool": tool, "preset": preset,
             "vanilla_kernel": vanilla, "environment": env or environment(),
             "rows": attach_ratios(rows, vanilla)}
 

@@ -1,6 +1,7 @@
 """Malformed inputs: exit status 2 and one line "attnplots: error: FILE: why", no traceback."""
 
 import json
+import shutil
 import pathlib
 import subprocess
 import tempfile
@@ -64,9 +65,9 @@ class MalformedInputs(unittest.TestCase):
 
     def test_wrong_schema_version(self):
         doc = valid_doc()
-        doc["schema_version"] = 2
-        p = self.write_doc("v2.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "schema_version 2")
+        doc["schema_version"] = 3
+        p = self.write_doc("v3.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "schema_version 3 is not supported")
 
     def test_no_schema_version(self):
         doc = valid_doc()
@@ -82,13 +83,13 @@ class MalformedInputs(unittest.TestCase):
         doc = valid_doc()
         del doc["rows"]
         p = self.write_doc("norows.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "'rows'")
+        self.assert_one_line_error(self.run_plots(p), p, "does not match results/schema.json at rows: missing")
 
     def test_row_missing_status(self):
         doc = valid_doc()
         del doc["rows"][1]["status"]
         p = self.write_doc("nostatus.json", doc)
-        self.assert_one_line_error(self.run_plots(p), p, "rows[1] (lisa_base)", "'status'")
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[1] (lisa_base).status: missing")
 
     def test_row_missing_axis(self):
         doc = valid_doc()
@@ -113,6 +114,47 @@ class MalformedInputs(unittest.TestCase):
         doc["rows"][1]["peak_bytes"] = "lots"
         p = self.write_doc("type.json", doc)
         self.assert_one_line_error(self.run_plots(p), p, "peak_bytes")
+
+    def test_unknown_precision(self):
+        doc = valid_doc()
+        doc["rows"][1]["axes"]["precision"] = "fp8"
+        p = self.write_doc("prec.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[1] (lisa_base).axes.precision: 'fp8' "
+                                   "is not one of ['fp32', 'tf32', 'bf16', 'fp16']")
+
+    def test_peer_of_not_a_list(self):
+        doc = valid_doc()
+        doc["rows"][0]["peer_of"] = "vanilla_eager"
+        p = self.write_doc("peer.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[0] (vanilla_materialized).peer_of: "
+                                   "'vanilla_eager' is not of type 'array'")
+
+    def test_field_the_schema_does_not_know(self):
+        doc = valid_doc()
+        doc["rows"][1]["speedup"] = 3.0
+        p = self.write_doc("extra.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "does not match results/schema.json at "
+                                   "rows[1] (lisa_base): Additional properties are not allowed "
+                                   "('speedup' was unexpected)")
+
+    def test_environment_path_is_named(self):
+        doc = valid_doc()
+        doc["environment"]["gpu"] = {"memory_bytes": 1}
+        p = self.write_doc("gpu.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "at environment.gpu")
+
+    def test_row_with_a_bad_peak_does_not_validate(self):
+        # peak_bytes is an integer, or null on a peers row that did not run (torch has no
+        # workspace query to declare it); anything else is refused with its path.
+        doc = valid_doc()
+        doc["rows"][0].update(status="skipped", reason="torch 1.13.1 has no sdpa", time_ms=None,
+                              peak_bytes=None, backend="torch-cpu", kernel="torch_sdpa")
+        p = self.write_doc("nullpeak.json", doc)
+        self.assertEqual(self.run_plots(p).returncode, 0)
+        shutil.rmtree(self.dir / "out")  # the next run must write no report
+        doc["rows"][0]["peak_bytes"] = "lots"
+        p = self.write_doc("badpeak.json", doc)
+        self.assert_one_line_error(self.run_plots(p), p, "at rows[0] (torch_sdpa).peak_bytes: ")
 
     def test_directory(self):
         d = self.dir / "adir"

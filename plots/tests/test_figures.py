@@ -47,7 +47,7 @@ class SamplePlots(unittest.TestCase):
         self.assertIn("REPORT.md", self.proc.stdout)
 
     def test_every_expected_figure_as_png_and_pdf(self):
-        self.assertEqual(len(SAMPLES), 3)
+        self.assertEqual(len(SAMPLES), 4)
         for stem in EXPECTED:
             png = self.out / "figures" / f"{stem}.png"
             pdf = self.out / "figures" / f"{stem}.pdf"
@@ -77,14 +77,38 @@ class SamplePlots(unittest.TestCase):
 
     def test_report_claims_table(self):
         claims = self.report.split("## Claims")[1].split("## Scaling")[0]
-        table_rows = [ln for ln in claims.splitlines() if ln.startswith("| LISA up to 57x")]
-        self.assertEqual(len(table_rows), 2)
-        gpu_row = [ln for ln in table_rows if "NVIDIA A10G" in ln][0]
-        self.assertIn("**not measurable here**: below 57x up to N=32768; vanilla_materialized "
-                      "skipped at N=65536: needs 35.4 GB", gpu_row)
+        gpu = [ln for ln in claims.splitlines() if ln.startswith("| cuda: NVIDIA A10G (gpubox) | LISA up to")]
+        # 2 claims x 2 LISA sides (attnbench, torch_lisa_ops) x 4 baselines; the peers file's
+        # rows are on the same GPU, not a device of their own.
+        self.assertEqual(len(gpu), 16)
+        self.assertFalse(any("torch-cuda" in ln.split("|")[1] for ln in claims.splitlines()
+                             if ln.startswith("| ")))
+        row = [ln for ln in gpu if "| attnbench lisa* (lisa_mini) | fastest exact vanilla "
+               "(torch_sdpa [sdpa_backend=flash]) | 34.1x: 34.4 ms / 1.01 ms | **not reproduced**" in ln]
+        self.assertEqual(len(row), 1, gpu)
+        self.assertIn("| N=4096; N 1024..65536, 5 points |", row[0])
+        eager = [ln for ln in gpu if "57x" in ln and "| vanilla_eager |" in ln and "lisa_mini" in ln][0]
+        self.assertIn("**not measurable here**: vanilla_eager skipped at N=65536: needs 39.7 GB, "
+                      "limit 21.6 GB", eager)
+        self.assertIn("### Memory at the paper point", claims)
+        self.assertIn("2 x 17.2 GB b*h*N*N fp32 score tensors + 4.3 GB N*N bool mask", claims)
         reformer = [ln for ln in claims.splitlines() if ln.startswith("| Reformer") and "devbox" in ln][0]
         self.assertIn("**reproduced**", reformer)
         self.assertIn("How the verdicts are decided", claims)
+        self.assertIn("*Crossover N*", claims)
+
+    def test_environment_table_names_torch(self):
+        env = self.report.split("## Results files and their environments")[1].split("## Claims")[0]
+        peers = [ln for ln in env.splitlines() if "sample_cuda_paper_peers.json" in ln][0]
+        self.assertIn("| - | torch 2.3.1, 4 threads |", peers)
+        tool = [ln for ln in env.splitlines() if "sample_cuda_paper.json" in ln][0]
+        self.assertIn("GNU 12.2.0 Release, OpenBLAS 0.3.21 | - |", tool)
+
+    def test_preset_tables_show_precision(self):
+        section = self.report.split("### Preset `default`")[1].split("### Preset")[0]
+        self.assertIn("| precision |", section)
+        bf16 = [ln for ln in section.splitlines() if "| lisa_base |" in ln and "| bf16 |" in ln]
+        self.assertEqual(len(bf16), 8)  # causal and bidirectional, 4 N
 
     def test_report_lists_rows_that_did_not_run(self):
         section = self.report.split("## Rows that did not run")[1]
@@ -96,7 +120,7 @@ class SamplePlots(unittest.TestCase):
     def test_exponent_table(self):
         section = self.report.split("## Scaling exponents of time in N")[1].split("## Figures")[0]
         row = [ln for ln in section.splitlines()
-               if "| vanilla_materialized | causal | batch 1, heads 1, head_dim 1024 |" in ln][0]
+               if "| vanilla_materialized | causal | batch 1, heads 1, head_dim 1024, fp32 |" in ln][0]
         self.assertIn("| 1024 .. 32768 | 4 | 2.00 |", row)
 
 

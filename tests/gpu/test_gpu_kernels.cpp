@@ -8,6 +8,9 @@
 // of sorted slots or blocks). Also:
 // every output element written (the runner poisons the output), two runs bitwise equal (no
 // dependence on leftover scratch), and the pool's measured peak covering the declared memory.
+// Every precision a CUDA kernel declares beyond fp32 (tf32, bf16, fp16: the vanilla GEMM
+// pipelines) is checked against float64 within correctness_tolerance(precision, N) and against
+// the independent host computation of tests/precision_reference.hpp.
 // Runs only where a CUDA device is present (tests/gpu/gpu_main.cpp exits 77 otherwise).
 #include <catch2/catch.hpp>
 
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "../kernel_testing.hpp"
+#include "../precision_reference.hpp"
 #include "backend.hpp"
 
 namespace attnbench::testing {
@@ -31,16 +35,6 @@ const int64_t kSeqLens[] = {1, 7, 64, 333, 1000};
 const int64_t kHeadDims[] = {8, 33, 64};
 constexpr int64_t kFullCheckRows = 2048;
 constexpr int64_t kSampleRows = 160;
-
-double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
-  double num = 0, den = 0;
-  for (size_t x = 0; x < want.size(); ++x) {
-    const double d = double(got[x]) - double(want[x]);
-    num += d * d;
-    den += double(want[x]) * double(want[x]);
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
 
 std::string param_string(const Kernel& k, const Problem& p) {
   std::vector<std::string> names;
@@ -227,6 +221,82 @@ void check_kernel_form(const std::string& name, bool causal) {
               worst.cpu, worst.cpu_at.c_str());
 }
 
+// ---- precisions beyond fp32 --------------------------------------------------------------
+
+struct PrecisionWorst {
+  double ref = 0, agree = 0;
+  std::string ref_at, agree_at;
+};
+
+// One point at a low precision: written, finite, repeatable; within the precision's tolerance
+// of float64, and within one unit roundoff of the independent host computation (looser than the
+// CPU emulation's fifth: tensor cores accumulate in their own order, and the hardware's TF32
+// conversion of the probabilities may round differently from round-to-nearest-even).
+void check_precision_point(BackendRunner& runner, const Kernel& k, const Problem& p,
+                           PrecisionWorst& worst) {
+  const std::string where = param_string(k, p);
+  INFO(k.info().name << " (cuda) " << where);
+  const HostInputs in = make_inputs(p, k.info().inputs, p.seed);
+  runner.setup(k, p, in);
+  runner.run_once_ms();
+  const std::vector<float> out = runner.output();
+  runner.flush_cache();
+  runner.run_once_ms();
+  const std::vector<float> again = runner.output();
+  CHECK(runner.measured_peak_bytes() >= runner.memory().peak_bytes());
+  runner.teardown();
+  size_t bad = 0;
+  for (float x : out) bad += is_poison(x) || !std::isfinite(x);
+  CHECK(bad == 0);
+  CHECK(std::memcmp(out.data(), again.data(), out.size() * sizeof(float)) == 0);
+  const int64_t n_rows = p.sequences() * p.seq_len;
+  const auto rows = sample_rows(p, n_rows <= kFullCheckRows ? kFullCheckRows : kSampleRows,
+                                n_rows <= kFullCheckRows ? p.sequences() : 4);
+  const double err_ref = reference_error(k, p, in, out, rows);
+  const double err_agree = rel_l2(out, vanilla_at_precision(p, in, true).out);
+  INFO("rel-L2 vs float64 " << err_ref << " (tolerance "
+                            << correctness_tolerance(p.precision, p.seq_len)
+                            << "), vs the independent host computation " << err_agree);
+  CHECK(err_ref < correctness_tolerance(p.precision, p.seq_len));
+  CHECK(err_agree < unit_roundoff(p.precision));
+  if (err_ref >= worst.ref) worst = {err_ref, worst.agree, where, worst.agree_at};
+  if (err_agree >= worst.agree) worst = {worst.ref, err_agree, worst.ref_at, where};
+}
+
+void check_kernel_precision(const std::string& name, Precision pr) {
+  const Kernel& k = Registry::instance().get(name, Backend::cuda);
+  REQUIRE(k.info().is_vanilla);  // the independent computation is vanilla attention
+  auto runner = make_cuda_runner();
+  PrecisionWorst worst;
+  uint64_t seed = 7000;
+  for (bool causal : {true, false}) {
+    if (causal ? !k.info().has_causal : !k.info().has_bidirectional) continue;
+    // the common grid up to N = 333 (the host computation is O(N^2 dh) per sequence), then
+    // longer rows on fewer sequences, and wide heads
+    std::vector<Problem> problems;
+    for (int64_t n : {1, 7, 64, 333})
+      for (int64_t dh : kHeadDims) problems.push_back(problem_for(k, 2, 3, n, dh, causal));
+    problems.push_back(problem_for(k, 1, 2, 1000, 64, causal));
+    problems.push_back(problem_for(k, 1, 1, 2048, 64, causal));
+    problems.push_back(problem_for(k, 1, 2, 130, 128, causal));
+    for (Problem& p : problems) {
+      p.precision = pr;
+      p.seed = ++seed;
+      check_precision_point(*runner, k, p, worst);
+    }
+  }
+  std::printf("cuda %-22s %-13s worst rel-L2 vs float64 %.3e (%s), vs independent %.3e (%s)\n",
+              name.c_str(), precision_name(pr), worst.ref, worst.ref_at.c_str(), worst.agree,
+              worst.agree_at.c_str());
+}
+
+struct PrecisionInvoker : Catch::ITestInvoker {
+  std::string kernel;
+  Precision precision;
+  PrecisionInvoker(std::string k, Precision p) : kernel(std::move(k)), precision(p) {}
+  void invoke() const override { check_kernel_precision(kernel, precision); }
+};
+
 struct Invoker : Catch::ITestInvoker {
   std::string kernel;
   bool causal;
@@ -247,6 +317,13 @@ struct RegisterAll {
                         (causal ? "causal" : "bidirectional") + ")");
         Catch::AutoReg(new Invoker(n, causal), CATCH_INTERNAL_LINEINFO, "",
                        Catch::NameAndTags{names.back(), "[gpu][kernels]"});
+      }
+      for (Precision pr : kAllPrecisions) {
+        if (pr == Precision::fp32 || !k->info().supports(pr)) continue;
+        names.push_back("kernel " + n + " cuda at " + precision_name(pr) +
+                        " matches float64 within its tolerance and the host computation");
+        Catch::AutoReg(new PrecisionInvoker(n, pr), CATCH_INTERNAL_LINEINFO, "",
+                       Catch::NameAndTags{names.back(), "[gpu][kernels][precision]"});
       }
     }
   }

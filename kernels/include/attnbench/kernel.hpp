@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -57,6 +58,9 @@ struct KernelInfo {
   std::vector<ParamSpec> params;        // method parameters this kernel reads
   bool is_vanilla = false;              // computes exact softmax attention on q, k, v
   unsigned precisions = precision_bit(Precision::fp32);  // precision_bit of each it runs
+  // The CI gates ("memory", "work", "time") this kernel stays out of, each with the reason the
+  // gate's report shows; every other gate measures it (harness/gates_run.hpp).
+  std::map<std::string, std::string> gate_opt_outs;
   bool supports(Precision p) const { return (precisions & precision_bit(p)) != 0; }
   const ParamSpec* param(std::string_view n) const;   // nullptr when not declared
 };
@@ -115,6 +119,10 @@ class Kernel {
   // True when run() reports its phases to ExecContext::phases (phases.hpp); the harness then
   // makes one extra, untimed profiling run per point.
   virtual bool profiles_phases() const { return false; }
+  // True when prepare or run calls cuBLAS for this problem. The cuda runner then gives the
+  // cuBLAS handle its workspace from the point's memory pool and reports it as the row's
+  // library_bytes, the same for every such kernel (docs/measurement.md section 4.1).
+  virtual bool uses_cublas(const Problem& p) const { return false; }
   virtual double min_bytes(const Problem& p) const;
 
   // float64 evaluation of the same function on the chosen rows, from host inputs, written to

@@ -8,10 +8,19 @@ and verdict in them is known:
                             sweeps at N=2048. reformer_lsh is 8.0x slower than vanilla at N=128.
   sample_cuda_default.json  cuda (NVIDIA A10G), preset default, same points; reformer_lsh
                             skipped (no CUDA form).
+                            Plus bf16 rows of vanilla_materialized, vanilla_flash and
+                            lisa_base (W=16): two precisions in one figure.
   sample_cuda_paper.json    cuda, preset paper: batch 1, heads 1, head_dim 1024, causal, B=8,
-                            W in {16, 256}, N 1024..65536; vanilla skipped at N=65536 (memory).
-                            LISA's largest speedup (42.6x) and memory ratio (67.2x) are
-                            below 57/78 up to N=32768.
+                            fp32, N 1024..65536; lisa_base and lisa_soft at W in {16, 256},
+                            lisa_mini at 16; vanilla_materialized and vanilla_eager skipped at
+                            N=65536 (memory, with their exact bytes), vanilla_flash runs.
+  sample_cuda_paper_peers.json  the PyTorch peers on the same GPU (torch-cuda): eager and
+                            SDPA math skipped at 65536, SDPA flash (the fastest exact vanilla
+                            there), torch_lisa_ops for the hard codes and for lisa_soft.
+  Each row's memory fields are exact (inputs + outputs + prepared + scratch = peak); a row
+  refused by validate (no bidirectional or cuda form) has zeros, as the tool writes it. The
+  peers file's rows that did not run also have peak_bytes 0: results/schema.json requires an
+  integer there. Every file validates against results/schema.json.
 
 Run from the repository root: /usr/bin/python3 plots/tests/data/make_sample.py
 """
@@ -82,6 +91,7 @@ def default_rows(backend, scale):
                 if n >= 2048:
                     rows.append(h.row("sinkhorn", status="error",
                                       reason="output has NaN (Sinkhorn iterations diverged)",
+                                      peak_bytes=linear_peak(b, hh, n, dh, 4 * n * 128),
                                       params={"block": 64}, **pt))
                 else:
                     rows.append(h.row("sinkhorn", time_ms=(0.05 + 1e-4 * n) * scale, approx=0.5,
@@ -120,6 +130,37 @@ def default_rows(backend, scale):
 
 
 PAPER_NS = (1024, 4096, 16384, 32768, 65536)
+PAPER_AXES = {"precision": "fp32", "seed": 1234}
+GPU_LIMIT = "limit 21.6 GB"
+
+
+def vanilla_buffers(n, dh, scratch):
+    io = io_bytes(1, 1, n, dh)
+    return h.buffers(3 * io, io, 0, scratch)
+
+
+def lisa_buffers(n, dh, B, W, soft=False):
+    """codes (soft: probabilities) and codebooks in; the W x W tables prepared; the
+    histogram as scratch (lisa_peak's terms, one by one)."""
+    assignments = 4 * n * B * (W if soft else 1)
+    return h.buffers(assignments + 4 * B * W * dh, io_bytes(1, 1, n, dh), 4 * B * W * W, 4 * B * W)
+
+
+def paper_vanillas(n, dh, pt):
+    """vanilla_materialized (scores and probabilities), vanilla_eager (two score tensors and
+    the mask, 3x slower) and vanilla_flash (no workspace); the first two do not fit at 65536."""
+    out = []
+    for kernel, scratch, t in (("vanilla_materialized", 8 * n * n, 2.2e-8 * n * n),
+                               ("vanilla_eager", 8 * n * n + n * n, 6.6e-8 * n * n),
+                               ("vanilla_flash", 0, 0.05 + 1.2e-8 * n * n)):
+        mem = vanilla_buffers(n, dh, scratch)
+        peak = mem["inputs_bytes"] + mem["outputs_bytes"] + scratch
+        if peak > 21.6e9:
+            out.append(h.row(kernel, status="skipped", reason=f"needs {peak / 1e9:.1f} GB, {GPU_LIMIT}",
+                             memory=mem, extra={"family": "vanilla"}, **pt))
+        else:
+            out.append(h.row(kernel, time_ms=t, memory=mem, extra={"family": "vanilla"}, **pt))
+    return out
 
 
 def paper_rows():
@@ -127,21 +168,77 @@ def paper_rows():
     rows = []
     for n in PAPER_NS:
         pt = dict(backend="cuda", batch=b, heads=hh, seq_len=n, head_dim=dh, causal=True)
-        if n == 65536:
-            rows.append(h.row("vanilla_materialized", status="skipped",
-                              reason="needs 35.4 GB, limit 21.6 GB",
-                              peak_bytes=vanilla_peak(b, hh, n, dh), **pt))
-        else:
-            rows.append(h.row("vanilla_materialized", time_ms=2.2e-8 * n * n,
-                              peak_bytes=vanilla_peak(b, hh, n, dh), **pt))
+        rows += paper_vanillas(n, dh, pt)
+        lisa = {"family": "lisa"}
         for W in (16, 256):
+            params = dict(PAPER_AXES, codebooks=8, codewords=W)
             rows.append(h.row("lisa_base", time_ms=0.03 + 1.6e-5 * n * (W / 16) ** 0.25,
-                              approx=0.3, peak_bytes=lisa_peak(b, hh, n, dh, 8, W),
-                              params={"codebooks": 8, "codewords": W}, **pt))
+                              approx=0.3, memory=lisa_buffers(n, dh, 8, W), params=params,
+                              extra=lisa, **pt))
             rows.append(h.row("lisa_soft", time_ms=0.05 + 2.4e-5 * n * (W / 16) ** 0.5,
-                              approx=0.25, peak_bytes=lisa_peak(b, hh, n, dh, 8, W) + 4 * n * 8 * W,
-                              params={"codebooks": 8, "codewords": W}, **pt))
+                              approx=0.25, memory=lisa_buffers(n, dh, 8, W, soft=True),
+                              params=params, extra=lisa, **pt))
+        rows.append(h.row("lisa_mini", time_ms=0.025 + 1.5e-5 * n, approx=0.3,
+                          memory=lisa_buffers(n, dh, 8, 16),
+                          params=dict(PAPER_AXES, codebooks=8, codewords=16), extra=lisa, **pt))
     return rows
+
+
+PEER_OF_VANILLA = ("vanilla_materialized", "vanilla_eager", "vanilla_flash")
+
+
+def peers_vanillas(n, io, pt):
+    """torch_vanilla_eager (two score tensors and the mask, 2 MB of allocator slack) and SDPA's
+    flash and math backends; eager and math do not fit at 65536 (no peak: not run)."""
+    eager_peak = 4 * io + 9 * n * n + 2 * 2 ** 20
+    out = []
+    for kernel, backend, peak, t in (("torch_vanilla_eager", None, eager_peak, 7e-8 * n * n),
+                                     ("torch_sdpa", "math", eager_peak, 5e-8 * n * n),
+                                     ("torch_sdpa", "flash", 4 * io + 2 ** 20, 0.04 + 0.8e-8 * n * n)):
+        params = dict(PAPER_AXES, **({"sdpa_backend": backend} if backend else {}))
+        kw = dict(inputs=3 * io, outputs=io, params=params, **pt)
+        if peak > 19.2e9:
+            out.append(h.peer(kernel, PEER_OF_VANILLA, "vanilla", status="skipped",
+                              reason=f"estimated {peak / 1e9:.1f} GB > limit 19.2 GB", **kw))
+        else:
+            out.append(h.peer(kernel, PEER_OF_VANILLA, "vanilla", time_ms=t, peak_bytes=peak, **kw))
+    return out
+
+
+def peers_rows():
+    """The PyTorch peers on the same GPU: eager, SDPA, and the authors' LISA ops (hard codes
+    at W = 16 and 256, soft at 16), whose einsum holds B = 8 outputs."""
+    dh = 1024
+    rows = []
+    for n in PAPER_NS:
+        pt = dict(backend="torch-cuda", batch=1, heads=1, seq_len=n, head_dim=dh, causal=True)
+        io = io_bytes(1, 1, n, dh)
+        rows += peers_vanillas(n, io, pt)
+        for W, soft in ((16, False), (256, False), (16, True)):
+            mem = lisa_buffers(n, dh, 8, W, soft)
+            peak = mem["inputs_bytes"] + io + 8 * io + 2 * 2 ** 20
+            rows.append(h.peer("torch_lisa_ops", ("lisa_soft",) if soft else ("lisa_base", "lisa_mini"),
+                               "lisa", time_ms=0.2 + 2e-4 * n * (1.2 if soft else 1.0),
+                               peak_bytes=peak, inputs=mem["inputs_bytes"], outputs=io,
+                               params=dict(PAPER_AXES, codebooks=8, codewords=W, decay=0,
+                                           projections=0), **pt))
+    return rows
+
+
+def bf16_rows(rows):
+    """The same cuda points at bf16 for vanilla_materialized, vanilla_flash and lisa_base
+    (half the time and the bytes): two precisions in one figure."""
+    out = []
+    for r in rows:
+        if r["kernel"] in ("vanilla_materialized", "vanilla_flash", "lisa_base") and r["status"] == "ok" \
+                and r["axes"].get("codewords", 16) == 16 and r["axes"].get("codebooks", 8) == 8:
+            a = r["axes"]
+            params = {k: v for k, v in a.items() if k not in h.COMMON}
+            out.append(h.row(r["kernel"], backend="cuda", batch=a["batch"], heads=a["heads"],
+                             seq_len=a["seq_len"], head_dim=a["head_dim"], causal=a["causal"],
+                             time_ms=r["time_ms"]["median"] / 2, peak_bytes=r["peak_bytes"] // 2,
+                             approx=r["approx_rel_l2"], params=dict(params, precision="bf16")))
+    return out
 
 
 def dump(path, doc):
@@ -158,9 +255,16 @@ def main():
     cuda_env = h.environment(host="gpubox", cpu="AMD EPYC 7R32", gpu=h.gpu(),
                              date="2025-06-02T09:00:00Z")
     paper_env = dict(cuda_env, date="2025-06-02T11:00:00Z")
-    dump(HERE / "sample_cpu_default.json", h.document(default_rows("cpu", 1.0), "default", cpu_env))
-    dump(HERE / "sample_cuda_default.json", h.document(default_rows("cuda", 0.05), "default", cuda_env))
+    # A version 1 file: no precision, seed or family (read as fp32, 1234, by name).
+    dump(HERE / "sample_cpu_default.json",
+         h.document(default_rows("cpu", 1.0), "default", cpu_env, version=1))
+    cuda_default = default_rows("cuda", 0.05)
+    dump(HERE / "sample_cuda_default.json",
+         h.document(cuda_default + bf16_rows(cuda_default), "default", cuda_env))
     dump(HERE / "sample_cuda_paper.json", h.document(paper_rows(), "paper", paper_env))
+    dump(HERE / "sample_cuda_paper_peers.json",
+         h.document(peers_rows(), "paper", h.peers_environment(dict(cuda_env, date="2025-06-02T12:00:00Z")),
+                    vanilla="torch_vanilla_eager", tool="attnbench-peers"))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,16 @@
 // row-major right factor. Getting that right once, here, and proving it on the CPU
 // (tests/test_cuda_tiling.cpp runs a column-major GEMM emulator with exactly these shapes) is
 // the point of this header: the .cu files pass these shapes to cuBLAS unchanged.
+//
+// Precisions (docs/methods.md section 5): a product's operands are stored as `a`, `b` and `c`
+// (element.hpp) and always accumulated in float32 (cuBLAS compute type 32F). With `tf32` the
+// float32 operands are rounded to TF32 by the tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32).
+// gemm_operand and gemm_store state that arithmetic once; the CPU emulation evaluates them.
 #pragma once
 
 #include <cstdint>
 
+#include "attnbench/cuda/element.hpp"
 #include "attnbench/cuda/tiling.hpp"
 
 namespace attnbench::gpu {
@@ -21,7 +27,30 @@ struct GemmShape {
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   int64_t batch = 1;
   float alpha = 1.0f, beta = 0.0f;
+  Elem a = Elem::f32, b = Elem::f32, c = Elem::f32;  // operand storage
+  bool tf32 = false;                                  // float32 operands rounded to TF32
+  bool plain_fp32() const { return a == Elem::f32 && b == Elem::f32 && c == Elem::f32 && !tf32; }
 };
+
+// `g` at precision p: A and B in p's storage, C as `c`; TF32 products for tf32.
+inline GemmShape typed_gemm(GemmShape g, Precision p, Elem c) {
+  g.a = g.b = storage_elem(p);
+  g.c = c;
+  g.tf32 = p == Precision::tf32;
+  return g;
+}
+
+// Element `i` of an operand stored as `e`, as the product's multiplier sees it.
+AB_HD float gemm_operand(const GemmShape& g, Elem e, const void* base, int64_t i) {
+  const float x = load_elem(e, base, i);
+  return g.tf32 ? math::round_to_tf32(x) : x;
+}
+
+// C[i] = alpha * acc rounded to C's storage. Typed products (not plain_fp32) have beta = 0:
+// C is only written.
+AB_HD void gemm_store(const GemmShape& g, void* c, int64_t i, float acc) {
+  store_elem(g.c, c, i, g.alpha * acc);
+}
 
 // Row-major S[s] (N x N) = scale * Q[s] (N x dh) K[s]^T: column-major S^T = K Q^T, so
 // cuBLAS A = K (dh x N column-major, transposed), B = Q (dh x N column-major).

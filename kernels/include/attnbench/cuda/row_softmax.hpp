@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "attnbench/cuda/element.hpp"
 #include "attnbench/math/softmax.hpp"
 
 namespace attnbench::gpu {
@@ -36,13 +37,16 @@ AB_HD math::OnlineSoftmaxRow row_softmax_thread_state(const float* row, int64_t 
 
 // Thread t of `threads` writes its columns of `out` (`in` itself for the in-place form): the
 // probability of in's score under the row's final state below `visible`, 0 past it (the
-// causal mask), so every column of the row is written once. A thread reads only the columns
-// it writes, so in and out may be the same row. Scores of -inf get probability 0.
-AB_HD void row_softmax_thread_write(const float* in, float* out, int64_t n, int64_t visible,
-                                    const math::OnlineSoftmaxRow& fin, int t, int threads) {
+// causal mask), so every column of the row is written once, stored as `out_elem` (float32, or
+// rounded to the 16-bit type the next product reads). A thread reads only the columns it
+// writes, so in and out may be the same float32 row. Scores of -inf get probability 0.
+AB_HD void row_softmax_thread_write(const float* in, void* out, Elem out_elem, int64_t n,
+                                    int64_t visible, const math::OnlineSoftmaxRow& fin, int t,
+                                    int threads) {
   const float inv = math::online_softmax_inv_sum(fin);
   for (int64_t j = t; j < n; j += threads)
-    out[j] = j < visible ? math::online_softmax_weight(fin, in[j]) * inv : 0.0f;
+    store_elem(out_elem, out, j,
+               j < visible ? math::online_softmax_weight(fin, in[j]) * inv : 0.0f);
 }
 
 }  // namespace attnbench::gpu

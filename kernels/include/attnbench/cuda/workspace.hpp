@@ -18,10 +18,13 @@ namespace attnbench::gpu {
 //   each(name, items, f)                       f(item) for item in [0, items), any order
 //   zero(ptr, count)                           count floats set to 0
 //   upload(dst, host_src, bytes)               host memory to the workspace (prepare only)
-//   gemm_strided(name, shape, A, B, C)         GemmShape (gemm.hpp), strided batch
-//   gemm_batched(name, shape, As, Bs, Cs)      GemmShape, device arrays of pointers
-//   row_softmax(in, out, sequences, n, causal) row_softmax.hpp, one block per row; in == out
-//                                              is the in-place form
+//   gemm_strided(name, shape, A, B, C)         GemmShape (gemm.hpp), strided batch; A, B, C
+//                                              stored as the shape's element types
+//   gemm_batched(name, shape, As, Bs, Cs)      GemmShape (float32), device arrays of pointers
+//   row_softmax(in, out, sequences, n, causal, out_elem)
+//                                              row_softmax.hpp, one block per row, float32
+//                                              scores in, probabilities stored as out_elem;
+//                                              in == out is the in-place (float32) form
 //   flash(name, problem, inputs, out)          vanilla attention by the flash block
 //                                              (flash_block.hpp; lsan_twin's global branch)
 
