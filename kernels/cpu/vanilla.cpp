@@ -50,17 +50,20 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
     return i;
   }
   bool profiles_phases() const override { return true; }
+  // one b*h*N*N buffer: the scores, turned into probabilities in place
+  static float* carve_scores(Carver& c, const Problem& p) {
+    return c.take<float>(p.sequences() * p.seq_len * p.seq_len);
+  }
   WorkspaceSize workspace(const Problem& p) const override {
-    // one b*h*N*N buffer: the scores, turned into probabilities in place
-    return {0, static_cast<size_t>(p.batch * p.heads) * static_cast<size_t>(p.seq_len) *
-                   static_cast<size_t>(p.seq_len) * sizeof(float)};
+    return {0, layout_bytes([&](Carver& c) { carve_scores(c, p); })};
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
     const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim;
     const float scale = 1.0f / std::sqrt(float(dh));
     const int nt = cpu::threads_for(ctx);
-    float* scores_all = static_cast<float*>(scratch);
+    Carver carver(scratch);
+    float* scores_all = carve_scores(carver, p);
     // The floor that binds the products at dh = 64 is OpenBLAS itself: cblas_sgemm alone,
     // issued exactly as here (2 threads, one sgemm per thread, into the same buffer), reaches
     // ~72 % of its 2048^3 rate (203 GFLOP/s) on the scores product (K = 64) bidirectional,
