@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnbench/counter_rng.hpp"
 #include "attnbench/random_features.hpp"
 
 namespace attnbench::random_features {
@@ -26,7 +27,8 @@ void projection_block(int64_t t, int64_t dim, uint64_t seed, double* blk) {
     // (a new, still deterministic, draw) only guards against a degenerate result.
     for (uint64_t attempt = 0;; ++attempt) {
       const uint64_t stream = kStreamBlock + uint64_t(t) + (attempt << 32);
-      for (int64_t c = 0; c < dim; ++c) row[c] = normal(seed, stream, uint64_t(r * dim + c));
+      for (int64_t c = 0; c < dim; ++c)
+        row[c] = rng::performer_normal(seed, stream, uint64_t(r * dim + c));
       const double before = std::sqrt(dot(row, row, dim));
       for (int pass = 0; pass < 2; ++pass)  // Gram-Schmidt twice: orthogonal to rounding
         for (int64_t p = 0; p < r; ++p) {
@@ -46,7 +48,8 @@ void projection_block(int64_t t, int64_t dim, uint64_t seed, double* blk) {
     const uint64_t global_row = uint64_t(t * dim + r);
     double ss = 0;
     for (int64_t c = 0; c < dim; ++c) {
-      const double g = normal(seed, kStreamRowNorm, global_row * uint64_t(dim) + uint64_t(c));
+      const double g =
+          rng::performer_normal(seed, kStreamRowNorm, global_row * uint64_t(dim) + uint64_t(c));
       ss += g * g;
     }
     const double norm = std::sqrt(ss);
@@ -63,24 +66,6 @@ void projection(int64_t rows, int64_t dim, uint64_t seed, double* work, T* out) 
   }
 }
 }  // namespace
-
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-double uniform(uint64_t seed, uint64_t stream, uint64_t index) {
-  const uint64_t h = mix64(mix64(mix64(seed) + stream) ^ index);
-  return double((h >> 11) + 1) * 0x1.0p-53;  // (0, 1]
-}
-
-double normal(uint64_t seed, uint64_t stream, uint64_t index) {
-  const double u1 = uniform(seed, stream, 2 * index);
-  const double u2 = uniform(seed, stream, 2 * index + 1);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586476925 * u2);
-}
 
 int64_t performer_default_features(int64_t head_dim) {
   if (head_dim <= 1) return 1;

@@ -415,12 +415,12 @@ TEST_CASE("LISA bidirectional groups: histogram, tables and gather exactly once"
 
 TEST_CASE("decay over a chunk equals the per-position factor applied chunk-length times",
           "[cuda][math]") {
-  CHECK(lisa_decay_span(0.0, 100) == 1.0f);
+  CHECK(math::lisa_decay_span(0.0, 100) == 1.0f);
   for (double lambda : {0.01, 0.1, 1.0})
     for (int64_t len : {1, 7, 32}) {
       float f = 1.0f;
       for (int64_t i = 0; i < len; ++i) f *= math::lisa_decay_factor(lambda);
-      CHECK(std::abs(lisa_decay_span(lambda, len) - f) <= 1e-5f * f + 1e-30f);
+      CHECK(std::abs(math::lisa_decay_span(lambda, len) - f) <= 1e-5f * f + 1e-30f);
     }
 }
 

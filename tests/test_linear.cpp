@@ -14,7 +14,9 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <omp.h>
 
+#include "attnbench/counter_rng.hpp"
 #include "attnbench/math/linear.hpp"
 #include "attnbench/random_features.hpp"
 #include "kernel_testing.hpp"
@@ -158,7 +160,7 @@ TEST_CASE("performer projection: orthogonal blocks, Gaussian row norms, determin
   double m1 = 0, m2 = 0;
   const int n = 20000;
   for (int x = 0; x < n; ++x) {
-    const double g = random_features::normal(5, 6, uint64_t(x));
+    const double g = rng::performer_normal(5, 6, uint64_t(x));
     m1 += g / n;
     m2 += g * g / n;
   }
@@ -472,6 +474,28 @@ TEST_CASE("linear kernels: chunked sequences (fewer than threads) equal the one-
         CHECK(reference_error(k, p, in, all, rows) < 1e-5);
       }
   }
+}
+
+// Whatever the machine's core count: the paths for fewer sequences (or batch elements) than
+// threads, at 2 to 4 threads against one, over ranges that split unevenly or come out empty.
+TEST_CASE("linear kernels: 2 to 4 threads equal one thread at split edges", "[linear]") {
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(4);  // the workspace is sized for the maximum
+  for (const char* name : kLinearKernels) {
+    const Kernel& k = cpu_kernel(name);
+    for (bool causal : {true, false})
+      for (int64_t batch : {1, 3})
+        for (int64_t n : {1, 2, 65, 333}) {
+          Problem p = shape(k, batch, 2, n, 16, causal);
+          const HostInputs in = make_inputs(p, kInputQKV, 9);
+          const auto one = run_with(k, p, in, 1);
+          for (int threads : {2, 3, 4}) {
+            INFO(name << " " << describe(p) << ", " << threads << " threads");
+            CHECK(rel_l2(run_with(k, p, in, threads), one) < 1e-6);
+          }
+        }
+  }
+  omp_set_num_threads(before);
 }
 
 TEST_CASE("linear kernels: the last causal row sees every key, as the bidirectional rows do",

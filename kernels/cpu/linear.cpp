@@ -22,12 +22,12 @@
 // The per-element formulas (feature maps, state update/readout) are math/linear.hpp, shared
 // with CUDA; cpu/linear_simd.hpp applies them to rows (AVX-512 exp), cpu/linear_gemm.hpp
 // holds the small products. The first four share one engine, the chunked form of linear
-// attention: causal positions go in blocks of kCausalBlock (half that for dh <= 32); per
-// block the features Fq, Fk are formed, A^T = Fk Fq^T is masked to keys at or before the
-// query, then O = Fq S + A V is one product whose row tiles stop at their last key (the masked
-// triangle is skipped tile by tile), and the block joins the running state S (m x dh), z (m)
-// through a product that adds Fk^T V with Kahan compensation (column softmax: rescaled, no
-// compensation). Bidirectional forms build S once (blocks of kBidirBlock) and read out Fq S.
+// attention: causal positions go in blocks of kCausalBlock (half that for states up to
+// 64 x 64); per block the features Fq, Fk are formed, A^T = Fk Fq^T is masked to keys at or
+// before the query, then O = Fq S + A V is one product whose row tiles stop at their last
+// key (the masked triangle is skipped tile by tile), and the block joins the running state
+// S (m x dh), z (m) through a product that adds Fk^T V with Kahan compensation (column
+// softmax: rescaled, no compensation). Bidirectional forms build S once (blocks of kBidirBlock) and read out Fq S.
 // Small heads (m = dh <= 16, AVX-512) keep the state in registers and go position by position
 // within a block (no intra-block product), the block joining the memory state as above.
 // Performer's key stabiliser needs all key dots first: a pre-pass, whose dots are kept for
@@ -37,8 +37,9 @@
 // threads a sequence is cut into chunks (lisa.cpp's two passes: chunk-local states, a prefix
 // over chunks, then every chunk from its starting state). Hydra goes one batch element per
 // thread through blocks of positions (the block's full-width norms, then head by head with
-// the accumulator in registers); with fewer batch elements than threads the width is split
-// into column groups instead (after a parallel pass for the per-position norms).
+// the accumulator in registers); with fewer batch elements than threads the causal form splits
+// the width into column groups instead (after a parallel pass for the per-position norms), and
+// the bidirectional form splits the positions (partial key sums added, then the readout).
 // Each reference_rows evaluates the definition directly in float64 (per row, sums over j <= i).
 //
 // Run the tests: ./build/attnbench_tests "[kernels],[linear]"   (tests/test_kernels_cpu.cpp
@@ -68,7 +69,8 @@ namespace lin = cpu::lin;
 // Positions per block. Causal: a block's own part is a masked rows x rows product: about
 // C (m + dh) flops per row on top of the 4 m dh of state update and readout that flops()
 // counts (the products skip the masked triangle tile by tile), and one compensated state update
-// per block; 32 rows balance the two. Bidirectional forms have no own part: larger blocks.
+// per block; 32 rows balance the two for large states, 16 for small ones (causal_range).
+// Bidirectional forms have no own part: larger blocks.
 constexpr int64_t kCausalBlock = 32;
 constexpr int64_t kBidirBlock = 64;
 constexpr int64_t kMaxBlock = std::max(kCausalBlock, kBidirBlock);
@@ -206,17 +208,7 @@ struct Slot {
 };
 // `compensated`: the forms whose state is added with Kahan compensation (all but column
 // softmax, which rescales its state as the maxima move) carry the three extra buffers.
-cpu::Sizer slot_sizer(int64_t m, int64_t dh, bool compensated, bool key_cache) {
-  cpu::Sizer s;
-  s.add<float>(m * dh).add<float>(m).add<float>(m).add<float>(m).add<float>(m);
-  s.add<float>(kMaxBlock * m).add<float>(kMaxBlock * m).add<float>(m * kCausalBlock);
-  s.add<float>(kCausalBlock * kCausalBlock).add<float>(kMaxBlock);
-  if (compensated) s.add<float>(m * dh + m).add<float>(m * dh).add<float>(m);
-  if (key_cache) s.add<float>(kKeyCacheFloats);
-  return s;
-}
-Slot carve_slot(void* base, int64_t m, int64_t dh, bool compensated, bool key_cache) {
-  cpu::Carver c(base);
+Slot carve_slot(Carver& c, int64_t m, int64_t dh, bool compensated, bool key_cache) {
   Slot w{};
   w.st.s = c.take<float>(m * dh);
   w.st.z = c.take<float>(m);
@@ -243,16 +235,29 @@ int64_t sequence_chunks(const Problem& p, int nt) {
 }
 
 // Scratch: one Slot per thread, then (only when sequences are chunked) one state and one key
-// max per (sequence, chunk). Nothing depends on N beyond the chunk count (<= threads).
+// max per (sequence, chunk). Nothing depends on N beyond the chunk count (<= threads). The
+// query sizes the chunks for every thread, a run for its own thread count (never more).
+struct LinearScratch {
+  Slots slots;
+  float* states;  // [S, chunks] states of state_stride floats
+  float* key_c;   // [S, chunks]
+};
+LinearScratch carve_linear(Carver& c, const Problem& p, int64_t m, bool compensated,
+                           bool key_cache, int64_t chunks) {
+  const int64_t S = p.sequences(), dh = p.head_dim;
+  LinearScratch s{};
+  s.slots = take_slots(c, cpu::max_threads(),
+                       [&](Carver& t) { carve_slot(t, m, dh, compensated, key_cache); });
+  if (chunks > 1) {
+    s.states = c.take<float>(S * chunks * state_stride(m, dh));
+    s.key_c = c.take<float>(S * chunks);
+  }
+  return s;
+}
 size_t linear_scratch_bytes(const Problem& p, int64_t m, bool compensated,
                             bool key_cache = false) {
-  const int nt = cpu::max_threads();
-  const int64_t S = p.sequences(), dh = p.head_dim;
-  const int64_t C = sequence_chunks(p, nt);
-  size_t bytes = slot_sizer(m, dh, compensated, key_cache).bytes() * size_t(nt);
-  if (C > 1)
-    bytes += cpu::Sizer().add<float>(S * C * state_stride(m, dh)).add<float>(S * C).bytes();
-  return bytes;
+  const int64_t chunks = sequence_chunks(p, cpu::max_threads());
+  return layout_bytes([&](Carver& c) { carve_linear(c, p, m, compensated, key_cache, chunks); });
 }
 
 template <class Map>
@@ -264,22 +269,21 @@ class LinearEngine {
   void run(void* scratch, float* out, int nt) const {
     const int64_t S = p_.sequences();
     const int64_t C = sequence_chunks(p_, nt);
-    const size_t slot_bytes = slot_sizer(m_, dh_, !f_.column_softmax, f_.key_stabilizer).bytes();
-    char* slots = static_cast<char*>(scratch);
+    Carver carver(scratch);
+    const LinearScratch sc =
+        carve_linear(carver, p_, m_, !f_.column_softmax, f_.key_stabilizer, C);
     if (C == 1) {
 #pragma omp parallel num_threads(nt)
       {
-        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+        const Slot w = slot_of(sc);
 #pragma omp for schedule(dynamic)
         for (int64_t s = 0; s < S; ++s) whole_sequence(s, w, out);
       }
       return;
     }
     // chunked: states and key maxima per (sequence, chunk) after the per-thread slots
-    cpu::Carver shared(slots + slot_bytes * size_t(cpu::max_threads()));
-    float* states = shared.take<float>(S * C * state_stride(m_, dh_));
-    float* key_c = shared.take<float>(S * C);
+    float* states = sc.states;
+    float* key_c = sc.key_c;
     const int64_t blocks = (N_ + kBidirBlock - 1) / kBidirBlock;
     const int64_t chunk_len = (blocks + C - 1) / C * kBidirBlock;
     auto range = [&](int64_t c) {
@@ -288,8 +292,7 @@ class LinearEngine {
     if (f_.key_stabilizer) {
 #pragma omp parallel num_threads(nt)
       {
-        Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+        const Slot w = slot_of(sc);
 #pragma omp for schedule(static) collapse(2)
         for (int64_t s = 0; s < S; ++s)
           for (int64_t c = 0; c < C; ++c) {
@@ -304,8 +307,7 @@ class LinearEngine {
     const int64_t local_chunks = p_.causal ? C - 1 : C;
 #pragma omp parallel num_threads(nt)
     {
-      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+      const Slot w = slot_of(sc);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
         for (int64_t c = 0; c < local_chunks; ++c) {
@@ -340,8 +342,7 @@ class LinearEngine {
     // pass 2: every chunk's outputs
 #pragma omp parallel num_threads(nt)
     {
-      Slot w = carve_slot(slots + slot_bytes * size_t(omp_get_thread_num()), m_, dh_, !f_.column_softmax,
-                            f_.key_stabilizer);
+      const Slot w = slot_of(sc);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
         for (int64_t c = 0; c < C; ++c) {
@@ -358,6 +359,12 @@ class LinearEngine {
   }
 
  private:
+  // The calling thread's slot.
+  Slot slot_of(const LinearScratch& sc) const {
+    Carver c(sc.slots.at(omp_get_thread_num()));
+    return carve_slot(c, m_, dh_, !f_.column_softmax, f_.key_stabilizer);
+  }
+
   void zero(const StateView& st) const {
     std::fill(st.s, st.s + m_ * dh_, 0.0f);
     std::fill(st.z, st.z + m_, 0.0f);
@@ -684,8 +691,10 @@ class LinearEngine {
                       : causal_range_small<0>(s, i0, i1, key_c, w, out);
 #endif
     constexpr int64_t ld = kCausalBlock;  // of qt and at
-    // small heads: half blocks (the own part costs ~ C (m + dh) per row, the state m dh)
-    const int64_t cb = dh_ <= 32 ? kCausalBlock / 2 : kCausalBlock;
+    // Half blocks for states up to 64 x 64: the own part costs ~ C (m + dh) per row, the
+    // state's compensated update ~ m dh / C; at m = dh = 64 16 rows ran 2-3 % faster than 32
+    // (linrec, linear_elu, efficient_attention; performer's 266 x 64 and dh = 128 did not)
+    const int64_t cb = m_ <= 64 && dh_ <= 64 ? kCausalBlock / 2 : kCausalBlock;
     for (int64_t i = i0; i < i1; i += cb) {
       const int64_t rows = std::min(cb, i1 - i);
       const float* q = in_.q + (s * N_ + i) * dh_;
@@ -709,11 +718,7 @@ class LinearEngine {
         if (!column_block(rows, v, o, w)) continue;
         // query row r reads the state through z_r = z + sum_{j<=r} exp(k_j - cmax)
         std::copy(w.st.z, w.st.z + m_, w.zrun);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < m_; ++c) {
-            w.zrun[c] += w.kf[r * m_ + c];
-            w.qf[r * m_ + c] /= w.zrun[c];
-          }
+        lin::running_normalise(w.kf, rows, m_, w.zrun, w.qf);
       }
       lin::transpose(w.qf, m_, rows, m_, w.qt, ld);
       // A^T = Fk Fq^T by 16 queries at a time, each with the keys up to its last query, then
@@ -886,21 +891,29 @@ class PerformerCpu final : public Kernel {
     return random_features::performer_features(p.int_param("features"), p.head_dim);
   }
   // prepared: the projection as the kernel reads it, transposed (dh x m) and times dh^-1/4
-  // (so the dots are one product with the raw rows), then the generator's m x dh float output
-  // and its double work block.
-  WorkspaceSize workspace(const Problem& p) const override {
+  // (so the dots are one product with the raw rows; run reads it at the start), then the
+  // generator's m x dh float output and its double work block.
+  struct Prepared {
+    float* wt;
+    float* w;
+    double* work;
+  };
+  static Prepared carve_prepared(Carver& c, const Problem& p) {
     const int64_t m = features(p), dh = p.head_dim;
-    cpu::Sizer prep;
-    prep.add<float>(dh * m).add<float>(m * dh).add<double>(
-        int64_t(random_features::performer_projection_work_elems(dh)));
-    return {prep.bytes(), linear_scratch_bytes(p, m, /*compensated=*/true, /*key_cache=*/true)};
+    Prepared t{};
+    t.wt = c.take<float>(dh * m);
+    t.w = c.take<float>(m * dh);
+    t.work = c.take<double>(int64_t(random_features::performer_projection_work_elems(dh)));
+    return t;
+  }
+  WorkspaceSize workspace(const Problem& p) const override {
+    return {layout_bytes([&](Carver& c) { carve_prepared(c, p); }),
+            linear_scratch_bytes(p, features(p), /*compensated=*/true, /*key_cache=*/true)};
   }
   void prepare(const Problem& p, const Inputs&, void* prepared, const ExecContext&) const override {
     const int64_t m = features(p), dh = p.head_dim;
-    cpu::Carver c(prepared);
-    float* wt = c.take<float>(dh * m);
-    float* w = c.take<float>(m * dh);
-    double* work = c.take<double>(int64_t(random_features::performer_projection_work_elems(dh)));
+    Carver carver(prepared);
+    const auto [wt, w, work] = carve_prepared(carver, p);
     random_features::performer_projection(m, dh, p.seed, work, w);
     const float scale = math::performer_input_scale(int(dh));
     for (int64_t l = 0; l < m; ++l)
@@ -1040,60 +1053,110 @@ class HydraCpu final : public Kernel {
   }
   // Positions per block of the one-batch-element-per-thread path.
   static constexpr int64_t kBlock = 64;
-  static cpu::Sizer slot_sizer(int64_t d) {
-    return cpu::Sizer().add<float>(d).add<float>(kBlock).add<float>(kBlock);
-  }
   // Per thread a width-d accumulator and a block's inverse norms of k and q; with column groups
-  // also the inverse norms of q and k of every position (2 floats per position: linear in N).
-  WorkspaceSize workspace(const Problem& p) const override {
-    const int nt = cpu::max_threads();
+  // (causal only) also the inverse norms of q and k of every position (2 floats per position:
+  // linear in N).
+  struct Slot {
+    float* acc;  // d
+    float* rk;   // kBlock
+    float* rq;   // kBlock
+  };
+  static Slot carve_slot(Carver& c, int64_t d) {
+    Slot t{};
+    t.acc = c.take<float>(d);
+    t.rk = c.take<float>(kBlock);
+    t.rq = c.take<float>(kBlock);
+    return t;
+  }
+  struct Scratch {
+    Slots slots;
+    float* rk;  // [batch, N] (column groups only)
+    float* rq;
+  };
+  static Scratch carve_scratch(Carver& c, const Problem& p, bool grouped) {
     const int64_t d = p.heads * p.head_dim;
-    cpu::Sizer s;
-    for (int t = 0; t < nt; ++t) s.add<float>(d).add<float>(kBlock).add<float>(kBlock);
-    if (column_groups(p, nt) > 1) s.add<float>(p.batch * p.seq_len).add<float>(p.batch * p.seq_len);
-    return {0, s.bytes()};
+    Scratch s{};
+    s.slots = take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_slot(t, d); });
+    if (grouped) {
+      s.rk = c.take<float>(p.batch * p.seq_len);
+      s.rq = c.take<float>(p.batch * p.seq_len);
+    }
+    return s;
+  }
+  WorkspaceSize workspace(const Problem& p) const override {
+    const bool grouped = p.causal && column_groups(p, cpu::max_threads()) > 1;
+    return {0, layout_bytes([&](Carver& c) { carve_scratch(c, p, grouped); })};
   }
 
-  // One batch element on one thread: positions in blocks of kBlock, each block's inverse norms
+  // Positions [n0, n1) of batch element b, in blocks of kBlock: each block's inverse norms
   // first (squares over the whole width, position by position), then head by head down the
-  // block's contiguous rows with the head's part of the accumulator in registers.
-  static void stream_batch(const Problem& p, const Inputs& in, int64_t b, float* acc, float* rk,
-                           float* rq, float* out) {
+  // block's contiguous rows with the head's part of the accumulator in registers. With k
+  // (keys): acc += rk k v; with q (queries): out = rq q acc; causal passes both.
+  struct Pass {
+    bool keys, queries;
+  };
+  static void stream(const Problem& p, const Inputs& in, int64_t b, int64_t n0, int64_t n1,
+                     Pass pass, float* acc, float* rk, float* rq, float* out) {
     const int64_t H = p.heads, N = p.seq_len, dh = p.head_dim;
     const int64_t head = N * dh;  // floats from one head's rows to the next head's
     auto base = [&](const float* x, int64_t n) { return x + (b * H * N + n) * dh; };
-    auto norms = [&](const float* x, int64_t n0, int64_t rows, float* r) {
+    auto norms = [&](const float* x, int64_t n, int64_t rows, float* r) {
       for (int64_t i = 0; i < rows; ++i)
-        r[i] = math::inv_l2_norm_f(lin::sum_squares_strided(base(x, n0 + i), H, head, dh));
+        r[i] = math::inv_l2_norm_f(lin::sum_squares_strided(base(x, n + i), H, head, dh));
     };
-    std::fill(acc, acc + H * dh, 0.0f);
-    const int64_t block = kBlock;
-    if (p.causal) {
-      for (int64_t n0 = 0; n0 < N; n0 += block) {
-        const int64_t rows = std::min(block, N - n0);
-        norms(in.k, n0, rows, rk);
-        norms(in.q, n0, rows, rq);
-        for (int64_t h = 0; h < H; ++h)
-          lin::hydra_rows(base(in.q, n0) + h * head, base(in.k, n0) + h * head,
-                          base(in.v, n0) + h * head, rk, rq, rows, dh, acc + h * dh,
-                          out + (b * H * N + n0) * dh + h * head);
+    for (int64_t n = n0; n < n1; n += kBlock) {
+      const int64_t rows = std::min(kBlock, n1 - n);
+      if (pass.keys) norms(in.k, n, rows, rk);
+      if (pass.queries) norms(in.q, n, rows, rq);
+      for (int64_t h = 0; h < H; ++h) {
+        float* o = pass.queries ? out + (b * H * N + n) * dh + h * head : nullptr;
+        lin::hydra_rows(pass.queries ? base(in.q, n) + h * head : nullptr,
+                        pass.keys ? base(in.k, n) + h * head : nullptr,
+                        pass.keys ? base(in.v, n) + h * head : nullptr, rk, rq, rows, dh,
+                        acc + h * dh, o);
       }
-      return;
     }
-    for (int64_t n0 = 0; n0 < N; n0 += block) {
-      const int64_t rows = std::min(block, N - n0);
-      norms(in.k, n0, rows, rk);
-      for (int64_t h = 0; h < H; ++h)
-        lin::hydra_rows(nullptr, base(in.k, n0) + h * head, base(in.v, n0) + h * head, rk,
-                        nullptr, rows, dh, acc + h * dh, nullptr);
+  }
+
+  // One batch element on one thread: causal in one pass, bidirectional keys then queries.
+  static void stream_batch(const Problem& p, const Inputs& in, int64_t b, float* acc, float* rk,
+                           float* rq, float* out) {
+    const int64_t N = p.seq_len;
+    std::fill(acc, acc + p.heads * p.head_dim, 0.0f);
+    if (p.causal) return stream(p, in, b, 0, N, {true, true}, acc, rk, rq, out);
+    stream(p, in, b, 0, N, {true, false}, acc, rk, rq, out);
+    stream(p, in, b, 0, N, {false, true}, acc, rk, rq, out);
+  }
+
+  // Bidirectional, fewer batch elements than threads: each batch element's positions split
+  // into `parts` ranges, one per thread. Every thread sums its range's keys into its own
+  // accumulator; the first part's thread adds the others' (in part order); then every thread
+  // reads its range's queries out against that total. Each input is read once (the column
+  // groups of the causal form read q and k twice, once for the norms).
+  template <class SlotOf>
+  static void split_bidirectional(const Problem& p, const Inputs& in, SlotOf&& slot_of,
+                                  float* out) {
+    const int64_t d = p.heads * p.head_dim, N = p.seq_len;
+    const int t = omp_get_thread_num();
+    const int64_t parts = std::max<int64_t>(1, omp_get_num_threads() / p.batch);
+    const int64_t b = t / parts, part = t % parts;
+    const bool active = b < p.batch;
+    const int64_t len = (N + parts - 1) / parts;
+    const int64_t n0 = std::min(N, part * len), n1 = std::min(N, n0 + len);
+    const Slot w = slot_of(t);
+    if (active) {
+      std::fill(w.acc, w.acc + d, 0.0f);
+      stream(p, in, b, n0, n1, {true, false}, w.acc, w.rk, w.rq, out);
     }
-    for (int64_t n0 = 0; n0 < N; n0 += block) {
-      const int64_t rows = std::min(block, N - n0);
-      norms(in.q, n0, rows, rq);
-      for (int64_t h = 0; h < H; ++h)
-        lin::hydra_rows(base(in.q, n0) + h * head, nullptr, nullptr, nullptr, rq, rows, dh,
-                        acc + h * dh, out + (b * H * N + n0) * dh + h * head);
-    }
+#pragma omp barrier
+    if (active && part == 0)
+      for (int64_t other = 1; other < parts; ++other) {
+        const float* x = slot_of(int(t + other)).acc;
+        for (int64_t c = 0; c < d; ++c) w.acc[c] += x[c];
+      }
+#pragma omp barrier
+    if (active)
+      stream(p, in, b, n0, n1, {false, true}, slot_of(int(t - part)).acc, w.rk, w.rq, out);
   }
 
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
@@ -1101,18 +1164,23 @@ class HydraCpu final : public Kernel {
     const int nt = cpu::threads_for(ctx);
     const int64_t Bt = p.batch, H = p.heads, N = p.seq_len, dh = p.head_dim, d = H * dh;
     const int64_t G = column_groups(p, nt);
-    const size_t acc_bytes = slot_sizer(d).bytes();
-    char* base = static_cast<char*>(scratch);
-    auto acc_of = [&](int t) { return reinterpret_cast<float*>(base + acc_bytes * size_t(t)); };
+    Carver carver(scratch);
+    const Scratch sc = carve_scratch(carver, p, p.causal && G > 1);
+    auto slot_of = [&](int t) {
+      Carver c(sc.slots.at(t));
+      return carve_slot(c, d);
+    };
     if (G == 1) {  // one batch element per thread
 #pragma omp parallel for num_threads(nt) schedule(dynamic)
       for (int64_t b = 0; b < Bt; ++b) {
-        cpu::Carver c(acc_of(omp_get_thread_num()));
-        float* acc = c.take<float>(d);
-        float* rk = c.take<float>(kBlock);
-        float* rq = c.take<float>(kBlock);
-        stream_batch(p, in, b, acc, rk, rq, out);
+        const Slot w = slot_of(omp_get_thread_num());
+        stream_batch(p, in, b, w.acc, w.rk, w.rq, out);
       }
+      return;
+    }
+    if (!p.causal) {
+#pragma omp parallel num_threads(nt)
+      split_bidirectional(p, in, slot_of, out);
       return;
     }
 
@@ -1142,7 +1210,8 @@ class HydraCpu final : public Kernel {
                             out + ((b * H + hh) * N + n) * dh + lo);
       }
     };
-    auto stream = [&](float* acc, int64_t b, int64_t c0, int64_t c1, auto&& rk_of, auto&& rq_of) {
+    auto stream_columns = [&](float* acc, int64_t b, int64_t c0, int64_t c1, auto&& rk_of,
+                              auto&& rq_of) {
       std::fill(acc + c0, acc + c1, 0.0f);
       if (p.causal) {
         for (int64_t n = 0; n < N; ++n) {
@@ -1156,8 +1225,8 @@ class HydraCpu final : public Kernel {
     };
 
     // column groups: the norms first (parallel over positions), then each group streams
-    float* rk = reinterpret_cast<float*>(base + acc_bytes * size_t(cpu::max_threads()));
-    float* rq = rk + cpu::Sizer().add<float>(Bt * N).bytes() / sizeof(float);
+    float* rk = sc.rk;
+    float* rq = sc.rq;
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(static)
@@ -1172,9 +1241,9 @@ class HydraCpu final : public Kernel {
           const int64_t c0 = std::min(d, g * width),
                         c1 = g == G - 1 ? d : std::min(d, (g + 1) * width);
           if (c0 >= c1) continue;
-          stream(
-              acc_of(omp_get_thread_num()), b, c0, c1, [&](int64_t n) { return rk[b * N + n]; },
-              [&](int64_t n) { return rq[b * N + n]; });
+          stream_columns(
+              slot_of(omp_get_thread_num()).acc, b, c0, c1,
+              [&](int64_t n) { return rk[b * N + n]; }, [&](int64_t n) { return rq[b * N + n]; });
         }
     }
   }

@@ -22,6 +22,8 @@
 
 #include <fmt/format.h>
 
+#include "attnbench/cpu/linear_gemm.hpp"
+#include "attnbench/cpu/lisa_simd.hpp"
 #include "attnbench/cpu_util.hpp"
 #include "attnbench/descriptions.hpp"
 #include "attnbench/math/lisa.hpp"
@@ -31,41 +33,85 @@
 namespace attnbench {
 namespace {
 
-// Rows per output product: (kRowBlock x BW) by (BW x dh). OpenBLAS packs Cv (BW x dh) on every
-// call, so taller blocks spread that copy over more rows (at the paper point, W = 128: 73-81
-// GFLOP/s with 64 rows, 87-89 with 256, measured on the 2-core development machine).
+// Rows per output product: (kRowBlock x BW) by (BW x dh). OpenBLAS (wide heads) packs Cv
+// (BW x dh) on every call, so taller blocks spread that copy over more rows (at the paper
+// point, W = 128: 73-81 GFLOP/s with 64 rows, 87-89 with 256); the in-house product (dh <=
+// 128) ran the same with 64, 128 and 256 rows.
 constexpr int64_t kRowBlock = 256;
+// LISA-Soft reads B W probabilities per position, once: prefetched this many positions ahead.
+constexpr int64_t kPrefetchRows = 8;
 
-// Views of the prepared tables: T and E [h, B, W, W]; Cv [h, B, W, dh] (the input codebooks
-// themselves when there are no projections); Cq, Ck are prepare's temporaries.
-struct LisaTables {
-  float* t;
-  float* e;
-  float* cq;
-  float* ck;
-  float* cv;
-};
+using math::LisaTables;  // the prepared tables' layout, shared with the CUDA kernel
 
-LisaTables carve_tables(const Problem& p, void* base) {
-  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-  cpu::Carver c(base);
-  LisaTables t{};
-  t.t = c.take<float>(HB * W * W);
-  t.e = c.take<float>(HB * W * W);
-  if (p.flag_param("projections")) {
-    t.cq = c.take<float>(HB * W * dh);
-    t.ck = c.take<float>(HB * W * dh);
-    t.cv = c.take<float>(HB * W * dh);
+// c[rows, n] = a[rows, k] b[k, n], all row-major and dense. For n <= kSmallProductCols the
+// register-tiled AVX-512 product of the linear family (no packing; cblas_sgemm without
+// AVX-512): at h = 4, dh = 64 OpenBLAS reached about 140 GFLOP/s on one core of the development
+// machine (its packing and the zeroing of C included), this about 195. Wider outputs go to
+// OpenBLAS, which blocks for the cache: the tiles read all of a once per 64 columns (at the
+// paper point, dh = 1024, W = 128: 285 ms against OpenBLAS's 105).
+constexpr int64_t kSmallProductCols = 128;
+void product(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c) {
+  if (n > kSmallProductCols) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(n), int(k), 1.0f, a,
+                int(k), b, int(n), 0.0f, c, int(n));
+    return;
   }
-  return t;
+  cpu::lin::Product p;
+  p.M = rows, p.N = n, p.K1 = k;
+  p.A1 = {a, k, 1}, p.B1 = b, p.ldb1 = n;
+  p.C = c, p.ldc = n;
+  cpu::lin::run_product(p);
 }
 
-size_t tables_bytes(const Problem& p) {
-  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-  cpu::Sizer s;
-  s.add<float>(HB * W * W).add<float>(HB * W * W);
-  if (p.flag_param("projections")) s.add<float>(HB * W * dh).add<float>(HB * W * dh).add<float>(HB * W * dh);
-  return s.bytes();
+// Chunks per sequence in the causal form: enough that every thread has work.
+int64_t chunks_per_sequence(const Problem& p) {
+  const int64_t nt = cpu::max_threads(), S = p.sequences();
+  if (S >= nt) return 1;
+  return std::max<int64_t>(1, std::min((nt + S - 1) / S, p.seq_len));
+}
+
+int64_t lisa_bw(const Problem& p) { return p.int_param("codebooks") * p.int_param("codewords"); }
+
+// Causal scratch: every chunk's starting histogram, then per thread the running histogram and
+// one row block's weights.
+struct CausalSlot {
+  float* hist;  // BW
+  float* a;     // kRowBlock x BW
+};
+CausalSlot carve_causal_slot(Carver& c, int64_t bw) {
+  CausalSlot s{};
+  s.hist = c.take<float>(bw);
+  s.a = c.take<float>(kRowBlock * bw);
+  return s;
+}
+struct CausalScratch {
+  float* starts;  // [S, chunks, BW]
+  Slots slots;
+};
+CausalScratch carve_causal(Carver& c, const Problem& p) {
+  const int64_t bw = lisa_bw(p);
+  CausalScratch s{};
+  s.starts = c.take<float>(p.sequences() * chunks_per_sequence(p) * bw);
+  s.slots = take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_causal_slot(t, bw); });
+  return s;
+}
+
+// Bidirectional scratch, per thread: the histogram, the B W x W weight tables and Y.
+struct BidirSlot {
+  float* hist;  // BW
+  float* a;     // BW x W
+  float* y;     // BW x dh
+};
+BidirSlot carve_bidir_slot(Carver& c, const Problem& p) {
+  const int64_t bw = lisa_bw(p);
+  BidirSlot s{};
+  s.hist = c.take<float>(bw);
+  s.a = c.take<float>(bw * p.int_param("codewords"));
+  s.y = c.take<float>(bw * p.head_dim);
+  return s;
+}
+Slots carve_bidir(Carver& c, const Problem& p) {
+  return take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_bidir_slot(t, p); });
 }
 
 class LisaCpu : public Kernel {
@@ -98,23 +144,21 @@ class LisaCpu : public Kernel {
   }
 
   WorkspaceSize workspace(const Problem& p) const override {
-    const int64_t BW = p.int_param("codebooks") * p.int_param("codewords"), W = p.int_param("codewords"), dh = p.head_dim;
-    const int64_t nt = cpu::max_threads();
-    cpu::Sizer s;
-    if (p.causal) {
-      s.add<float>(p.sequences() * chunks_per_sequence(p) * BW);  // chunk start histograms
-      for (int64_t t = 0; t < nt; ++t) s.add<float>(BW).add<float>(kRowBlock * BW);
-    } else {
-      for (int64_t t = 0; t < nt; ++t)
-        s.add<float>(BW).add<float>(BW * W).add<float>(BW * dh);  // H, weights, Y
-    }
-    return {tables_bytes(p), s.bytes()};
+    const size_t tables = layout_bytes([&](Carver& c) { math::lisa_carve_tables(c, p); });
+    const size_t scratch = layout_bytes([&](Carver& c) {
+      if (p.causal)
+        carve_causal(c, p);
+      else
+        carve_bidir(c, p);
+    });
+    return {tables, scratch};
   }
 
   void prepare(const Problem& p, const Inputs& in, void* prepared,
                const ExecContext&) const override {
     const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-    const LisaTables t = carve_tables(p, prepared);
+    Carver carver(prepared);
+    const LisaTables t = math::lisa_carve_tables(carver, p);
     const float scale = 1.0f / std::sqrt(float(dh));
     for (int64_t hb = 0; hb < HB; ++hb) {
       const float* c = in.codebooks + hb * W * dh;
@@ -133,17 +177,15 @@ class LisaCpu : public Kernel {
       float* tt = t.t + hb * W * W;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(W), int(W), int(dh), scale, cq,
                   int(dh), ck, int(dh), 0.0f, tt, int(W));
-      float* ee = t.e + hb * W * W;
-      for (int64_t r = 0; r < W; ++r) {
-        const float mx = *std::max_element(tt + r * W, tt + (r + 1) * W);
-        for (int64_t w = 0; w < W; ++w) ee[r * W + w] = std::exp(tt[r * W + w] - mx);
-      }
+      for (int64_t r = 0; r < W; ++r)
+        math::lisa_exp_table_row(tt + r * W, W, t.e + (hb * W + r) * W);
     }
   }
 
   void run(const Problem& p, const Inputs& in, const void* prepared, void* scratch, float* out,
            const ExecContext& ctx) const override {
-    const LisaTables t = carve_tables(p, const_cast<void*>(prepared));
+    Carver carver(const_cast<void*>(prepared));
+    const LisaTables t = math::lisa_carve_tables(carver, p);
     const float* cv = p.flag_param("projections") ? t.cv : in.codebooks;
     if (p.causal)
       run_causal(p, in, t, cv, scratch, out, ctx);
@@ -212,33 +254,26 @@ class LisaCpu : public Kernel {
   }
 
  private:
-  // Chunks per sequence in the causal form: enough that every thread has work.
-  static int64_t chunks_per_sequence(const Problem& p) {
-    const int64_t nt = cpu::max_threads(), S = p.sequences();
-    if (S >= nt) return 1;
-    return std::max<int64_t>(1, std::min((nt + S - 1) / S, p.seq_len));
-  }
-
-  // Adds position i's assignment for codebook b into hist (one B-slice of W entries).
-  void add_position(const Inputs& in, int64_t pos, int64_t W, float* hist) const {
-    if (soft_) {
-      const float* pr = in.probs + pos * W;
-      for (int64_t w = 0; w < W; ++w) hist[w] += pr[w];
-    } else {
-      hist[in.codes[pos]] += 1.0f;
-    }
-  }
   int64_t query_code(const Inputs& in, int64_t pos, int64_t W) const {
-    return soft_ ? math::argmax_row(in.probs + pos * W, int(W)) : in.codes[pos];
+    return soft_ ? cpu::lisa::argmax(in.probs + pos * W, int(W)) : in.codes[pos];
   }
 
-  // hist <- decay * hist + assignments of position (s, i), all codebooks.
+  // hist <- decay * hist + assignments of position (s, i), all codebooks (the B W
+  // probabilities of a position are contiguous, as are the histograms).
   void step(const math::LisaDims& d, const Inputs& in, int64_t s, int64_t i, float decay,
             float* hist) const {
-    const int64_t B = d.codebooks, W = d.codewords;
+    const int64_t B = d.codebooks, BW = B * d.codewords, pos = (s * d.seq_len + i) * B;
     if (decay != 1.0f)
-      for (int64_t x = 0; x < B * W; ++x) hist[x] *= decay;
-    for (int64_t b = 0; b < B; ++b) add_position(in, (s * d.seq_len + i) * B + b, W, hist + b * W);
+      for (int64_t x = 0; x < BW; ++x) hist[x] *= decay;
+    if (soft_) {
+      const float* pr = in.probs + pos * d.codewords;
+      // the probabilities stream from memory once: ask for those kPrefetchRows ahead
+      if (i + kPrefetchRows < d.seq_len)
+        for (int64_t x = 0; x < BW; x += 16) __builtin_prefetch(pr + kPrefetchRows * BW + x);
+      for (int64_t x = 0; x < BW; ++x) hist[x] += pr[x];
+      return;
+    }
+    for (int64_t b = 0; b < B; ++b) hist[b * d.codewords + in.codes[pos + b]] += 1.0f;
   }
 
   void run_causal(const Problem& p, const Inputs& in, const LisaTables& t, const float* cv,
@@ -250,10 +285,9 @@ class LisaCpu : public Kernel {
     const float decay = math::lisa_decay_factor(p.real_param("decay"));
     const math::LisaDims dims{N, B, W};
     const int nt = cpu::threads_for(ctx);
-    cpu::Carver carve(scratch);
-    float* starts = carve.take<float>(S * chunks * BW);
-    const size_t slot = cpu::Sizer().add<float>(BW).add<float>(kRowBlock * BW).bytes();
-    char* slots = static_cast<char*>(scratch) + carve.used();
+    Carver carver(scratch);
+    const CausalScratch sc = carve_causal(carver, p);
+    float* starts = sc.starts;
 
     std::optional<PhaseScope> pass1;
     if (chunks > 1) pass1.emplace(ctx.phases, "histogram+weights");
@@ -269,8 +303,7 @@ class LisaCpu : public Kernel {
             step(dims, in, s, i, decay, h);
         }
       // prefix over chunks: start[c] = decay^len * start[c-1] + local[c-1]
-      const float decay_chunk =
-          p.real_param("decay") > 0 ? float(std::exp(-p.real_param("decay") * double(chunk_len))) : 1.0f;
+      const float decay_chunk = math::lisa_decay_span(p.real_param("decay"), chunk_len);
       for (int64_t s = 0; s < S; ++s) {
         float* base = starts + s * chunks * BW;
         for (int64_t c = chunks - 1; c >= 1; --c)
@@ -288,9 +321,8 @@ class LisaCpu : public Kernel {
     // pass 2: stream every chunk from its starting histogram
 #pragma omp parallel num_threads(nt)
     {
-      cpu::Carver mine(slots + slot * size_t(omp_get_thread_num()));
-      float* hist = mine.take<float>(BW);
-      float* a = mine.take<float>(kRowBlock * BW);
+      Carver mine(sc.slots.at(omp_get_thread_num()));
+      const auto [hist, a] = carve_causal_slot(mine, BW);
       PhaseLaps laps(ctx.phases, 1.0 / omp_get_num_threads());
 #pragma omp for schedule(static) collapse(2)
       for (int64_t s = 0; s < S; ++s)
@@ -304,18 +336,13 @@ class LisaCpu : public Kernel {
             const int64_t rows = std::min(kRowBlock, end - i0);
             for (int64_t r = 0; r < rows; ++r) {
               step(dims, in, s, i0 + r, decay, hist);
-              for (int64_t b = 0; b < B; ++b) {
-                const int64_t code = query_code(in, (s * N + i0 + r) * B + b, W);
-                const int64_t row = ((h * B + b) * W + code) * W;
-                math::lisa_weights(t.e + row, t.t + row, hist + b * W, int(W),
-                                   a + r * BW + b * W);
-              }
+              const int64_t pos = (s * N + i0 + r) * B;
+              cpu::lisa::row_weights(
+                  t.e + h * B * W * W, t.t + h * B * W * W,
+                  [&](int64_t b) { return query_code(in, pos + b, W); }, hist, B, W, a + r * BW);
             }
             laps.lap("histogram+weights");
-            // o[rows, dh] = a[rows, BW] * Cv_h[BW, dh]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dh), int(BW),
-                        1.0f, a, int(BW), cv + h * BW * dh, int(dh), 0.0f,
-                        out + (s * N + i0) * dh, int(dh));
+            product(rows, BW, dh, a, cv + h * BW * dh, out + (s * N + i0) * dh);
             laps.lap("product", 2.0 * double(rows) * double(BW) * double(dh));
           }
         }
@@ -329,7 +356,8 @@ class LisaCpu : public Kernel {
                   W = p.int_param("codewords"), BW = B * W, dh = p.head_dim;
     const math::LisaDims dims{N, B, W};
     const int nt = cpu::threads_for(ctx);
-    const size_t slot = cpu::Sizer().add<float>(BW).add<float>(BW * W).add<float>(BW * dh).bytes();
+    Carver carver(scratch);
+    const Slots slots = carve_bidir(carver, p);
     auto build_y = [&](int64_t s, float* hist, float* a, float* y, PhaseLaps& laps) {
       const int64_t h = s % H;
       std::fill(hist, hist + BW, 0.f);
@@ -337,29 +365,22 @@ class LisaCpu : public Kernel {
       for (int64_t b = 0; b < B; ++b) {
         for (int64_t c = 0; c < W; ++c) {
           const int64_t row = ((h * B + b) * W + c) * W;
-          math::lisa_weights(t.e + row, t.t + row, hist + b * W, int(W), a + (b * W + c) * W);
+          cpu::lisa::weights(t.e + row, t.t + row, hist + b * W, int(W), a + (b * W + c) * W);
         }
         laps.lap("histogram+weights");
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(W), int(dh), int(W), 1.0f,
-                    a + b * W * W, int(W), cv + (h * B + b) * W * dh, int(dh), 0.0f,
-                    y + b * W * dh, int(dh));
+        product(W, W, dh, a + b * W * W, cv + (h * B + b) * W * dh, y + b * W * dh);
         laps.lap("product", 2.0 * double(W) * double(W) * double(dh));
       }
     };
     auto gather_row = [&](int64_t s, int64_t i, const float* y) {
-      float* o = out + (s * N + i) * dh;
-      std::fill(o, o + dh, 0.f);
-      for (int64_t b = 0; b < B; ++b) {
-        const float* yr = y + (b * W + query_code(in, (s * N + i) * B + b, W)) * dh;
-        for (int64_t e = 0; e < dh; ++e) o[e] += yr[e];
-      }
+      const int64_t pos = (s * N + i) * B;
+      cpu::lisa::gather_rows(
+          y, [&](int64_t b) { return query_code(in, pos + b, W); }, B, W, dh,
+          out + (s * N + i) * dh);
     };
     auto slot_views = [&](int thread) {
-      cpu::Carver c(static_cast<char*>(scratch) + slot * size_t(thread));
-      float* hist = c.take<float>(BW);
-      float* a = c.take<float>(BW * W);
-      float* y = c.take<float>(BW * dh);
-      return std::tuple{hist, a, y};
+      Carver c(slots.at(thread));
+      return carve_bidir_slot(c, p);
     };
     if (S >= nt) {
 #pragma omp parallel num_threads(nt)

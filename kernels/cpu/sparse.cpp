@@ -101,12 +101,15 @@ int64_t band_span_max(int64_t n, int64_t w, bool causal) {
   return std::min(n, causal ? rows + w - 1 : rows + 2 * (w - 1));
 }
 
-size_t band_slot_bytes(const Problem& p, int64_t w) {
-  return cpu::Sizer().add<float>(kTileRows * band_span_max(p.seq_len, w, p.causal)).bytes();
+// Per thread one tile's score block.
+float* carve_band_slot(Carver& c, const Problem& p, int64_t w) {
+  return c.take<float>(kTileRows * band_span_max(p.seq_len, w, p.causal));
 }
-
+Slots carve_band(Carver& c, const Problem& p, int64_t w) {
+  return take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_band_slot(t, p, w); });
+}
 size_t band_scratch_bytes(const Problem& p, int64_t w) {
-  return band_slot_bytes(p, w) * size_t(cpu::max_threads());
+  return layout_bytes([&](Carver& c) { carve_band(c, p, w); });
 }
 
 // epilogue(s, i0, rows) runs after a tile's output rows are written (same thread).
@@ -117,13 +120,14 @@ void band_attention(const Problem& p, int64_t w, const Inputs& in, void* scratch
   w = std::min(w, N);
   const bool causal = p.causal;
   const int64_t tiles = (N + kTileRows - 1) / kTileRows;
-  const size_t slot = band_slot_bytes(p, w);
+  Carver carver(scratch);
+  const Slots slots = carve_band(carver, p, w);
   const float scale = 1.0f / std::sqrt(float(dh));
   const int nt = cpu::threads_for(ctx);
 #pragma omp parallel num_threads(nt)
   {
-    float* sc = reinterpret_cast<float*>(static_cast<char*>(scratch) +
-                                         slot * size_t(omp_get_thread_num()));
+    Carver mine(slots.at(omp_get_thread_num()));
+    float* sc = carve_band_slot(mine, p, w);
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < S * tiles; ++item) {
       const int64_t s = item / tiles, i0 = (item % tiles) * kTileRows;
@@ -317,22 +321,8 @@ class ReformerCpu final : public Kernel {
       throw InvalidProblem(fmt::format("{}: seq_len must be < 2^31", info().name));
   }
 
-  static cpu::Sizer per_thread(const Problem& p, const ReformerDims& d) {
+  static ThreadScratch carve_thread(Carver& c, const Problem& p, const ReformerDims& d) {
     const int64_t dh = p.head_dim;
-    cpu::Sizer s;
-    s.add<int64_t>(d.buckets + 1)         // counting-sort counters
-        .add<float>(d.max_keys * dh)      // gathered normalized keys
-        .add<float>(d.max_keys * dh)      // gathered values
-        .add<int32_t>(d.max_keys)         // their positions
-        .add<float>(d.tile * dh)          // gathered queries
-        .add<float>(d.tile * d.max_keys)  // scores
-        .add<float>(d.tile * dh)          // the round's output rows
-        .add<float>(d.tile);              // their log-normalizers
-    return s;
-  }
-  static ThreadScratch carve_thread(const Problem& p, const ReformerDims& d, void* base) {
-    const int64_t dh = p.head_dim;
-    cpu::Carver c(base);
     ThreadScratch t{};
     t.counts = c.take<int64_t>(d.buckets + 1);
     t.kbuf = c.take<float>(d.max_keys * dh);
@@ -344,28 +334,34 @@ class ReformerCpu final : public Kernel {
     t.lse = c.take<float>(d.tile);
     return t;
   }
-  static cpu::Sizer shared(const Problem& p) {
+  // The per-position arrays of the run state (in st), then one ThreadScratch per thread.
+  static Slots carve_scratch(Carver& c, const Problem& p, const ReformerDims& d, RunState& st) {
     const int64_t SN = p.sequences() * p.seq_len;
-    cpu::Sizer s;
-    s.add<float>(SN)       // 1 / ||q_j||
-        .add<int32_t>(SN)  // bucket of each position (current round)
-        .add<int32_t>(SN)  // positions sorted by (bucket, position)
-        .add<float>(SN)    // running max of the rounds' log-normalizers
-        .add<float>(SN);   // running sum of their weights
-    return s;
+    st.inv_norm = c.take<float>(SN);
+    st.bucket = c.take<int32_t>(SN);
+    st.sorted = c.take<int32_t>(SN);
+    st.run_max = c.take<float>(SN);
+    st.run_sum = c.take<float>(SN);
+    return take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_thread(t, p, d); });
+  }
+  // prepared: the rotations [n_hashes, dh, nb/2]
+  static float* carve_rotations(Carver& c, const Problem& p, const ReformerDims& d) {
+    return c.take<float>(reformer_shape(p).n_hashes * p.head_dim * d.half);
   }
   WorkspaceSize workspace(const Problem& p) const override {
     const ReformerDims d(p);
-    const size_t prepared =
-        cpu::Sizer().add<float>(reformer_shape(p).n_hashes * p.head_dim * d.half).bytes();
-    return {prepared,
-            shared(p).bytes() + per_thread(p, d).bytes() * size_t(cpu::max_threads())};
+    const Inputs none{};
+    RunState sizing{p, d, none, nullptr, nullptr};
+    return {layout_bytes([&](Carver& c) { carve_rotations(c, p, d); }),
+            layout_bytes([&](Carver& c) { carve_scratch(c, p, d, sizing); })};
   }
   void prepare(const Problem& p, const Inputs&, void* prepared,
                const ExecContext&) const override {
     const ReformerShape sh = reformer_shape(p);
-    sparse_random::reformer_rotations(sh.seed, sh.n_hashes, p.head_dim, ReformerDims(p).half,
-                                      static_cast<float*>(prepared));
+    const ReformerDims d(p);
+    Carver carver(prepared);
+    sparse_random::reformer_rotations(sh.seed, sh.n_hashes, p.head_dim, d.half,
+                                      carve_rotations(carver, p, d));
   }
 
   // Two schedules of the same steps. With at least as many sequences as threads, a task is
@@ -376,19 +372,14 @@ class ReformerCpu final : public Kernel {
            const ExecContext& ctx) const override {
     const ReformerDims d(p);
     const int64_t S = p.sequences(), N = p.seq_len, R = reformer_shape(p).n_hashes;
-    cpu::Carver carve(scratch);
     RunState st{p, d, in, static_cast<const float*>(prepared), out};
-    st.inv_norm = carve.take<float>(S * N);
-    st.bucket = carve.take<int32_t>(S * N);
-    st.sorted = carve.take<int32_t>(S * N);
-    st.run_max = carve.take<float>(S * N);
-    st.run_sum = carve.take<float>(S * N);
-    char* slots = static_cast<char*>(scratch) + carve.used();
-    const size_t slot = per_thread(p, d).bytes();
+    Carver carver(scratch);
+    const Slots slots = carve_scratch(carver, p, d, st);
     const int nt = cpu::threads_for(ctx);
 #pragma omp parallel num_threads(nt)
     {
-      const ThreadScratch ts = carve_thread(p, d, slots + slot * size_t(omp_get_thread_num()));
+      Carver mine(slots.at(omp_get_thread_num()));
+      const ThreadScratch ts = carve_thread(mine, p, d);
       if (S >= nt) {
 #pragma omp for schedule(dynamic)
         for (int64_t s = 0; s < S; ++s) {
@@ -550,23 +541,46 @@ class SinkhornCpu final : public Kernel {
     static const KernelInfo i = sinkhorn_info(Backend::cpu);
     return i;
   }
-  static cpu::Sizer shared(const Problem& p, const SinkhornDims& d) {
-    const int64_t SB = p.sequences() * d.blocks, dh = p.head_dim;
-    cpu::Sizer s;
-    s.add<float>(SB * dh).add<float>(SB * dh).add<float>(SB * dh).add<float>(SB * dh);
-    s.add<int32_t>(SB);  // sorted block of each block
-    return s;
+  // Shared: block means of q and k and their transposes [S, blocks, dh], the sorted block of
+  // each block; per thread the Sinkhorn vectors and one tile's scores.
+  struct Scratch {
+    float* qbar;
+    float* kbar;
+    float* qbarT;
+    float* kbarT;
+    int32_t* sorted;
+    Slots slots;
+  };
+  struct ThreadSlot {
+    float* u;
+    float* v;
+    float* row;
+    unsigned char* allowed;
+    float* sc;
+  };
+  static ThreadSlot carve_thread(Carver& c, const SinkhornDims& d) {
+    ThreadSlot t{};
+    t.u = c.take<float>(d.blocks);
+    t.v = c.take<float>(d.blocks);
+    t.row = c.take<float>(d.blocks);
+    t.allowed = c.take<unsigned char>(d.blocks);
+    t.sc = c.take<float>(d.tile * d.max_keys);
+    return t;
   }
-  static cpu::Sizer per_thread(const SinkhornDims& d) {
-    cpu::Sizer s;
-    s.add<float>(d.blocks).add<float>(d.blocks).add<float>(d.blocks);  // u, v, row
-    s.add<unsigned char>(d.blocks);                                     // allowed
-    s.add<float>(d.tile * d.max_keys);                                  // scores
+  static Scratch carve_scratch(Carver& c, const Problem& p, const SinkhornDims& d) {
+    const int64_t SB = p.sequences() * d.blocks, dh = p.head_dim;
+    Scratch s{};
+    s.qbar = c.take<float>(SB * dh);
+    s.kbar = c.take<float>(SB * dh);
+    s.qbarT = c.take<float>(SB * dh);
+    s.kbarT = c.take<float>(SB * dh);
+    s.sorted = c.take<int32_t>(SB);
+    s.slots = take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_thread(t, d); });
     return s;
   }
   WorkspaceSize workspace(const Problem& p) const override {
     const SinkhornDims d(p);
-    return {0, shared(p, d).bytes() + per_thread(d).bytes() * size_t(cpu::max_threads())};
+    return {0, layout_bytes([&](Carver& c) { carve_scratch(c, p, d); })};
   }
 
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
@@ -575,24 +589,19 @@ class SinkhornCpu final : public Kernel {
     const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim, nb = d.blocks;
     const bool causal = p.causal;
     const float scale = 1.0f / std::sqrt(float(dh));
-    cpu::Carver carve(scratch);
-    float* qbar = carve.take<float>(S * nb * dh);
-    float* kbar = carve.take<float>(S * nb * dh);
-    float* qbarT = carve.take<float>(S * nb * dh);
-    float* kbarT = carve.take<float>(S * nb * dh);
-    int32_t* sorted = carve.take<int32_t>(S * nb);
-    char* slots = static_cast<char*>(scratch) + carve.used();
-    const size_t slot = per_thread(d).bytes();
+    Carver carver(scratch);
+    const Scratch scr = carve_scratch(carver, p, d);
+    float* const qbar = scr.qbar;
+    float* const kbar = scr.kbar;
+    float* const qbarT = scr.qbarT;
+    float* const kbarT = scr.kbarT;
+    int32_t* const sorted = scr.sorted;
     const int64_t tiles_per_block = (d.block + d.tile - 1) / d.tile;
     const int nt = cpu::threads_for(ctx);
 #pragma omp parallel num_threads(nt)
     {
-      cpu::Carver mine(slots + slot * size_t(omp_get_thread_num()));
-      float* u = mine.take<float>(nb);
-      float* v = mine.take<float>(nb);
-      float* row = mine.take<float>(nb);
-      auto* allowed = mine.take<unsigned char>(nb);
-      float* sc = mine.take<float>(d.tile * d.max_keys);
+      Carver mine(scr.slots.at(omp_get_thread_num()));
+      const auto [u, v, row, allowed, sc] = carve_thread(mine, d);
 #pragma omp for schedule(static)
       for (int64_t x = 0; x < S * nb; ++x) {
         const int64_t s = x / nb, off = s * nb * dh;

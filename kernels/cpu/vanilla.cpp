@@ -50,17 +50,20 @@ class VanillaMaterializedCpu final : public VanillaCpuBase {
     return i;
   }
   bool profiles_phases() const override { return true; }
+  // one b*h*N*N buffer: the scores, turned into probabilities in place
+  static float* carve_scores(Carver& c, const Problem& p) {
+    return c.take<float>(p.sequences() * p.seq_len * p.seq_len);
+  }
   WorkspaceSize workspace(const Problem& p) const override {
-    // one b*h*N*N buffer: the scores, turned into probabilities in place
-    return {0, static_cast<size_t>(p.batch * p.heads) * static_cast<size_t>(p.seq_len) *
-                   static_cast<size_t>(p.seq_len) * sizeof(float)};
+    return {0, layout_bytes([&](Carver& c) { carve_scores(c, p); })};
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
     const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim;
     const float scale = 1.0f / std::sqrt(float(dh));
     const int nt = cpu::threads_for(ctx);
-    float* scores_all = static_cast<float*>(scratch);
+    Carver carver(scratch);
+    float* scores_all = carve_scores(carver, p);
     // The floor that binds the products at dh = 64 is OpenBLAS itself: cblas_sgemm alone,
     // issued exactly as here (2 threads, one sgemm per thread, into the same buffer), reaches
     // ~72 % of its 2048^3 rate (203 GFLOP/s) on the scores product (K = 64) bidirectional,
@@ -135,20 +138,35 @@ class VanillaFlashCpu final : public VanillaCpuBase {
     static const KernelInfo i = vanilla_flash_info(Backend::cpu);
     return i;
   }
-  static cpu::Sizer per_thread(int64_t dh) {
-    cpu::Sizer s;
-    s.add<float>(dh * kBlockM)         // Q^T, scaled
-        .add<float>(dh * kBlockM)      // O^T accumulators
-        .add<float>(kBlockN * kBlockM)  // S^T / P^T of one key tile
-        .add<float>(kBlockM)           // running max m
-        .add<float>(kBlockM)           // running sum l
-        .add<float>(kBlockM)           // tile max
-        .add<float>(kBlockM)           // rescale factor
-        .add<float>(kBlockM);          // tile sum
-    return s;
+  // Per thread: Q^T (scaled) and the O^T accumulators (dh x kBlockM), S^T / P^T of one key
+  // tile, and the running max, running sum, tile max, rescale factor and tile sum per query.
+  struct Slot {
+    float* qt;
+    float* ot;
+    float* sp;
+    float* m;
+    float* l;
+    float* tmax;
+    float* fac;
+    float* tsum;
+  };
+  static Slot carve_slot(Carver& c, int64_t dh) {
+    Slot t{};
+    t.qt = c.take<float>(dh * kBlockM);
+    t.ot = c.take<float>(dh * kBlockM);
+    t.sp = c.take<float>(kBlockN * kBlockM);
+    t.m = c.take<float>(kBlockM);
+    t.l = c.take<float>(kBlockM);
+    t.tmax = c.take<float>(kBlockM);
+    t.fac = c.take<float>(kBlockM);
+    t.tsum = c.take<float>(kBlockM);
+    return t;
+  }
+  static Slots carve_slots(Carver& c, int64_t dh) {
+    return take_slots(c, cpu::max_threads(), [&](Carver& t) { carve_slot(t, dh); });
   }
   WorkspaceSize workspace(const Problem& p) const override {
-    return {0, per_thread(p.head_dim).bytes() * static_cast<size_t>(cpu::max_threads())};
+    return {0, layout_bytes([&](Carver& c) { carve_slots(c, p.head_dim); })};
   }
   void run(const Problem& p, const Inputs& in, const void*, void* scratch, float* out,
            const ExecContext& ctx) const override {
@@ -156,20 +174,14 @@ class VanillaFlashCpu final : public VanillaCpuBase {
     const int64_t S = p.sequences(), N = p.seq_len, dh = p.head_dim;
     const float scale = 1.0f / std::sqrt(float(dh));
     const int64_t q_blocks = (N + kBlockM - 1) / kBlockM;
-    const size_t slot = per_thread(dh).bytes();
+    Carver carver(scratch);
+    const Slots slots = carve_slots(carver, dh);
     const int nt = cpu::threads_for(ctx);
     const int64_t items = S * q_blocks;
 #pragma omp parallel num_threads(nt)
     {
-      cpu::Carver carve(static_cast<char*>(scratch) + slot * size_t(omp_get_thread_num()));
-      float* qt = carve.take<float>(dh * kBlockM);
-      float* ot = carve.take<float>(dh * kBlockM);
-      float* sp = carve.take<float>(kBlockN * kBlockM);
-      float* m = carve.take<float>(kBlockM);
-      float* l = carve.take<float>(kBlockM);
-      float* tmax = carve.take<float>(kBlockM);
-      float* fac = carve.take<float>(kBlockM);
-      float* tsum = carve.take<float>(kBlockM);
+      Carver mine(slots.at(omp_get_thread_num()));
+      const auto [qt, ot, sp, m, l, tmax, fac, tsum] = carve_slot(mine, dh);
 #pragma omp for schedule(dynamic)
       for (int64_t it = 0; it < items; ++it) {
         // last query blocks first: under the causal mask they carry the most work

@@ -1,4 +1,4 @@
-// Small helpers for the CPU kernels: thread counts and the CBLAS header.
+// Small helpers for the CPU kernels: thread counts, the CBLAS header and the workspace carver.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "attnbench/kernel.hpp"
+#include "attnbench/workspace.hpp"  // Carver: the workspace layouts of the cpu kernels
 
 namespace attnbench::cpu {
 
@@ -16,36 +17,5 @@ inline int max_threads() { return omp_get_max_threads(); }
 inline int threads_for(const ExecContext& ctx) {
   return ctx.threads > 0 && ctx.threads < max_threads() ? ctx.threads : max_threads();
 }
-
-// Carves consecutive, 64-byte aligned sub-buffers out of one workspace block.
-class Carver {
- public:
-  explicit Carver(void* base) : base_(static_cast<char*>(base)) {}
-  template <class T>
-  T* take(int64_t count) {
-    T* p = reinterpret_cast<T*>(base_ + used_);
-    used_ += align_bytes(static_cast<size_t>(count) * sizeof(T));
-    return p;
-  }
-  size_t used() const { return used_; }
-
- private:
-  char* base_;
-  size_t used_ = 0;
-};
-
-// The same layout arithmetic as Carver, for workspace queries.
-class Sizer {
- public:
-  template <class T>
-  Sizer& add(int64_t count) {
-    bytes_ += align_bytes(static_cast<size_t>(count) * sizeof(T));
-    return *this;
-  }
-  size_t bytes() const { return bytes_; }
-
- private:
-  size_t bytes_ = 0;
-};
 
 }  // namespace attnbench::cpu

@@ -1,8 +1,7 @@
-// Seeded random numbers and random projections for the kernels library (kernels.md section 3,
-// Performer FAVOR+; usable by any seeded method). Host code, double precision, deterministic:
-// every value is a pure function of (seed, stream, index), so a kernel (rounding to float32
-// in `prepare`) and its float64 reference draw exactly the same projection for the same seed.
-// The kernels library does not depend on the harness; this generator is its own.
+// Random projections for the kernels library (kernels.md section 3, Performer FAVOR+). Host
+// code, double precision, deterministic: the normals are counter_rng.hpp's (the `performer`
+// derivation), pure functions of (seed, stream, index), so a kernel (rounding to float32 in
+// `prepare`) and its float64 reference draw exactly the same projection for the same seed.
 #pragma once
 
 #include <cstddef>
@@ -10,13 +9,6 @@
 #include <vector>
 
 namespace attnbench::random_features {
-
-// splitmix64 finalizer: a bijective 64-bit mixer.
-uint64_t mix64(uint64_t x);
-// Uniform in (0, 1], never 0 (safe under log), from a counter.
-double uniform(uint64_t seed, uint64_t stream, uint64_t index);
-// Standard normal (Box-Muller on two counter uniforms).
-double normal(uint64_t seed, uint64_t stream, uint64_t index);
 
 // Performer's default feature count: floor(dh ln dh), at least 1 (dh = 1 would give 0).
 int64_t performer_default_features(int64_t head_dim);

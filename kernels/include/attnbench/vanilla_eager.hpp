@@ -10,6 +10,7 @@
 
 #include "attnbench/kernel.hpp"
 #include "attnbench/math/hd.hpp"
+#include "attnbench/workspace.hpp"
 
 namespace attnbench {
 
@@ -25,30 +26,22 @@ struct EagerTensors {
   uint8_t* mask;   // triu(ones(N, N, bool), 1), shared by every sequence; null if bidirectional
 };
 
-// One [b, h, N, N] float32 tensor, rounded up to the workspace's 64-byte sub-buffer alignment.
-inline size_t eager_scores_bytes(const Problem& p) {
-  return align_bytes(static_cast<size_t>(p.sequences()) * static_cast<size_t>(p.seq_len) *
-                     static_cast<size_t>(p.seq_len) * sizeof(float));
-}
-// The N x N boolean mask, one byte per element (causal only).
-inline size_t eager_mask_bytes(const Problem& p) {
-  return p.causal ? align_bytes(static_cast<size_t>(p.seq_len) * static_cast<size_t>(p.seq_len))
-                  : 0;
-}
-
-// The peak: two score tensors (an op's input and its output) and the mask.
-inline WorkspaceSize vanilla_eager_workspace(const Problem& p) {
-  return {0, 2 * eager_scores_bytes(p) + eager_mask_bytes(p)};
-}
-
-inline EagerTensors eager_tensors(const Problem& p, void* workspace) {
-  char* base = static_cast<char*>(workspace);
-  float* slot0 = reinterpret_cast<float*>(base);
-  float* slot1 = reinterpret_cast<float*>(base + eager_scores_bytes(p));
-  if (p.causal)
-    return {slot0, slot1, slot0, slot1,
-            reinterpret_cast<uint8_t*>(base + 2 * eager_scores_bytes(p))};
+// The layout: two [b, h, N, N] float32 slots, then (causal) the N x N boolean mask, one
+// byte per element, shared by every sequence. The peak: two score tensors (an op's input and
+// its output) and the mask.
+inline EagerTensors eager_tensors(Carver& c, const Problem& p) {
+  const int64_t scores = p.sequences() * p.seq_len * p.seq_len;
+  float* slot0 = c.take<float>(scores);
+  float* slot1 = c.take<float>(scores);
+  if (p.causal) return {slot0, slot1, slot0, slot1, c.take<uint8_t>(p.seq_len * p.seq_len)};
   return {slot0, slot1, slot1, slot0, nullptr};  // no masked_fill: softmax reads `scaled`
+}
+inline EagerTensors eager_tensors(const Problem& p, void* workspace) {
+  Carver c(workspace);
+  return eager_tensors(c, p);
+}
+inline WorkspaceSize vanilla_eager_workspace(const Problem& p) {
+  return {0, layout_bytes([&](Carver& c) { eager_tensors(c, p); })};
 }
 
 // The scale as the framework applies it: a Python float 1/sqrt(dh), cast to float32 by mul.

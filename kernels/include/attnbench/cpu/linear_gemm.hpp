@@ -97,11 +97,6 @@ __attribute__((always_inline)) inline void tile(const Product& p, int64_t i, int
     }
   }
   if constexpr (mode == Store::kahan) {
-    alignas(64) float tb[MR][NV * 16];
-    #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-      #pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) _mm512_store_ps(&tb[r][16 * v], c[r][v]);
     #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       float* out = p.C + (i + r) * p.ldc + n;
@@ -109,7 +104,7 @@ __attribute__((always_inline)) inline void tile(const Product& p, int64_t i, int
       #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
         const __mmask16 k = v == NV - 1 ? last : __mmask16(0xFFFF);
-        const __m512 y = _mm512_load_ps(&tb[r][16 * v]);
+        const __m512 y = c[r][v];
         const __m512 s = _mm512_maskz_loadu_ps(k, out + 16 * v);
         const __m512 x = _mm512_add_ps(s, y);
         _mm512_mask_storeu_ps(cp + 16 * v, k, _mm512_sub_ps(_mm512_sub_ps(x, s), y));

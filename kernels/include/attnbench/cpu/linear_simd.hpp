@@ -4,7 +4,9 @@
 //
 // With AVX-512 the rows go 16 floats at a time through exp16: math::exp_host's range
 // reduction, a shorter polynomial, and 2^n built with vscalefps instead of exponent bits and
-// clamps (about half the instructions; within about 3 ulp of exp, math::exp_f within 2).
+// clamps (about half the instructions; within about 3 ulp of exp, math::exp_f within 2), and
+// LinRec's elu through elu16 (one range reduction instead of a Taylor series and exp - 1 on
+// every lane). tests/test_linear_simd.cpp pins them to the shared formulas.
 // Without AVX-512 (the kernels are also built for -march=x86-64-v2) the row loops call the
 // shared formulas directly; `flatten` inlines math::exp_f into them, so they vectorise too.
 #pragma once
@@ -276,23 +278,28 @@ AB_LIN_FLATTEN inline void elu_plus_one(const float* x, int64_t n, float* out) {
 }
 
 #if defined(__AVX512F__)
-// math::elu_f: x for x > 0; expm1_neg_f below (degree-8 Taylor series on (-0.35, 0], exp - 1
-// further down).
+// math::elu_f: x for x > 0, e^x - 1 below. One range reduction for every lane, where the shared
+// formula takes a Taylor series near 0 and exp - 1 further down (both on every lane in vector
+// code): x = n ln2 + r as in exp16 (|r| <= ln2 / 2), e^r - 1 = p(r) by its Taylor series to
+// degree 7 (truncation below 2e-8 relative), then e^x - 1 = 2^n p + (2^n - 1) in one FMA, with
+// no cancellation near 0 (n = 0: p itself). Arguments below -88 give -1 (e^x under 2^-127).
 inline __m512 elu16(__m512 v) {
   const __m512 zero = _mm512_setzero_ps();
-  const __m512 xn = _mm512_min_ps(v, zero);
-  __m512 p = _mm512_set1_ps(1.0f / 40320.0f);
-  p = _mm512_fmadd_ps(p, xn, _mm512_set1_ps(1.0f / 5040.0f));
-  p = _mm512_fmadd_ps(p, xn, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, xn, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, xn, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, xn, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, xn, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, xn, _mm512_set1_ps(1.0f));
-  const __m512 small = _mm512_mul_ps(p, xn);
-  const __m512 large = _mm512_sub_ps(exp16(xn), _mm512_set1_ps(1.0f));
-  const __mmask16 near0 = _mm512_cmp_ps_mask(xn, _mm512_set1_ps(-0.35f), _CMP_GT_OQ);
-  const __m512 neg = _mm512_mask_mov_ps(large, near0, small);
+  const __m512 x = _mm512_max_ps(_mm512_min_ps(v, zero), _mm512_set1_ps(-88.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_mul_ps(p, r);
+  const __m512 two_n = _mm512_scalef_ps(_mm512_set1_ps(1.0f), n);
+  const __m512 neg = _mm512_fmadd_ps(two_n, p, _mm512_sub_ps(two_n, _mm512_set1_ps(1.0f)));
   return _mm512_mask_mov_ps(neg, _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
 }
 #endif
@@ -368,6 +375,34 @@ AB_LIN_FLATTEN inline void softmax_rows(const float* x, int64_t rows, int64_t n,
     const float inv = 1.0f / row_sum(o, n);
     for (int64_t i = 0; i < n; ++i) o[i] *= inv;
   }
+#endif
+}
+
+// Efficient attention's causal block: for r < rows, z += e[r] (the running normalisers, m
+// columns), then q[r] /= z. With AVX-512 the division is a reciprocal estimate and one Newton
+// step (within about 1 ulp of the quotient: a vector division every row of 16 columns cost
+// about an eighth of the kernel); otherwise the quotient itself.
+inline void running_normalise(const float* e, int64_t rows, int64_t m, float* z, float* q) {
+#if defined(__AVX512F__)
+  for (int64_t c = 0; c < m; c += 16) {
+    const __mmask16 k = tail_mask(m - c);
+    __m512 zc = _mm512_maskz_loadu_ps(k, z + c);
+    for (int64_t r = 0; r < rows; ++r) {
+      zc = _mm512_add_ps(zc, _mm512_maskz_loadu_ps(k, e + r * m + c));
+      const __m512 x0 = _mm512_rcp14_ps(zc);
+      const __m512 inv =
+          _mm512_fmadd_ps(x0, _mm512_fnmadd_ps(zc, x0, _mm512_set1_ps(1.0f)), x0);
+      const __m512 qr = _mm512_maskz_loadu_ps(k, q + r * m + c);
+      _mm512_mask_storeu_ps(q + r * m + c, k, _mm512_mul_ps(qr, inv));
+    }
+    _mm512_mask_storeu_ps(z + c, k, zc);
+  }
+#else
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < m; ++c) {
+      z[c] += e[r * m + c];
+      q[r * m + c] /= z[c];
+    }
 #endif
 }
 

@@ -248,8 +248,12 @@ inline LinearScratch linear_carve(const LinearPlan& plan, int64_t m, int64_t dh,
 inline int64_t performer_features(const Problem& p) {
   return ::attnbench::random_features::performer_features(p.int_param("features"), p.head_dim);
 }
+// The prepared layout: the projection alone (so the kernel reads it at the block's start).
+inline float* performer_carve_projection(Carver& c, const Problem& p) {
+  return c.take<float>(performer_features(p) * p.head_dim);
+}
 inline size_t performer_prepared_bytes(const Problem& p) {
-  return align_bytes(size_t(performer_features(p) * p.head_dim) * sizeof(float));
+  return layout_bytes([&](Carver& c) { performer_carve_projection(c, p); });
 }
 template <class L>
 void performer_prepare(L& l, const Problem& p, void* prepared) {
@@ -257,7 +261,8 @@ void performer_prepare(L& l, const Problem& p, void* prepared) {
   std::vector<float> w(size_t(m * dh));
   std::vector<double> work(::attnbench::random_features::performer_projection_work_elems(dh));
   ::attnbench::random_features::performer_projection(m, dh, p.seed, work.data(), w.data());
-  l.upload(prepared, w.data(), w.size() * sizeof(float));
+  Carver c(prepared);
+  l.upload(performer_carve_projection(c, p), w.data(), w.size() * sizeof(float));
 }
 
 // The kernel's form: feature width, denominator, scale (kernels.md section 3, the CPU twins'

@@ -3,8 +3,8 @@
 // with the cuBLAS products, over a launcher (workspace.hpp). kernels/cuda/lisa.cu runs them
 // with the device launcher; tests/test_cuda_tiling.cpp runs them on the CPU and compares the
 // result with the CPU twin (kernels/cpu/lisa.cpp) and float64. The slab plan and index maps are
-// in tiling.hpp; the product shapes in gemm.hpp; the weights are math::lisa_weights, the
-// function the CPU kernel calls.
+// in tiling.hpp; the product shapes in gemm.hpp; the table layout, the exp table, the weights
+// and the decay are math/lisa.hpp's, the functions the CPU kernel calls.
 #pragma once
 
 #include <cmath>
@@ -38,17 +38,12 @@ AB_HD int64_t lisa_query_code(const LisaAssign& a, int64_t s, int64_t i, int64_t
 
 // ---- functors (one GPU thread per item) ----------------------------------------------------
 
-// prepare: E = exp(T - rowmax T), item = table row (head*B + b)*W + c.
+// prepare: E = exp(T - rowmax T) (math::lisa_exp_table_row), item = table row (head*B + b)*W + c.
 struct LisaExpTable {
   const float* t;
   float* e;
   int64_t W;
-  AB_HD void operator()(int64_t r) const {
-    const float* tr = t + r * W;
-    float mx = tr[0];
-    for (int64_t w = 1; w < W; ++w) mx = math::max_f(mx, tr[w]);
-    for (int64_t w = 0; w < W; ++w) e[r * W + w] = math::exp_f(tr[w] - mx);
-  }
+  AB_HD void operator()(int64_t r) const { math::lisa_exp_table_row(t + r * W, W, e + r * W); }
 };
 
 // tot[g, c, bw] = the decayed sum of chunk c's assignments (decay before each add, as the
@@ -87,7 +82,7 @@ struct LisaChunkScan {
       const float local = *t;
       *t = run;
       const int64_t len = lisa_chunk_end(slab, c) - lisa_chunk_begin(slab, c);
-      run = run * lisa_decay_span(lambda, len) + local;
+      run = run * math::lisa_decay_span(lambda, len) + local;
     }
     state[item] = run;
   }
@@ -208,29 +203,8 @@ struct LisaGather {
 
 // ---- workspace ---------------------------------------------------------------------------
 
-// The prepared tables, in the CPU twin's layout (kernels/cpu/lisa.cpp, carve_tables):
-// T and E [h, B, W, W], then with projections Cq, Ck, Cv [h, B, W, dh].
-struct LisaTables {
-  float* t;
-  float* e;
-  float* cq;
-  float* ck;
-  float* cv;
-};
-inline LisaTables lisa_carve_tables(const Problem& p, void* base, size_t* bytes = nullptr) {
-  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-  Carver c(base);
-  LisaTables t{};
-  t.t = c.take<float>(HB * W * W);
-  t.e = c.take<float>(HB * W * W);
-  if (p.flag_param("projections")) {
-    t.cq = c.take<float>(HB * W * dh);
-    t.ck = c.take<float>(HB * W * dh);
-    t.cv = c.take<float>(HB * W * dh);
-  }
-  if (bytes) *bytes = c.used();
-  return t;
-}
+// The prepared tables: math::lisa_carve_tables, the CPU twin's layout.
+using math::LisaTables;
 
 // Causal scratch: product pointers, carried histograms, chunk totals, prefix histograms and
 // weights of one slab: O(slab * BW), independent of N.
@@ -288,7 +262,7 @@ inline LisaBidirScratch lisa_carve_bidir(const LisaBidirPlan& plan, int64_t B, i
 inline WorkspaceSize lisa_workspace(const Problem& p) {
   const int64_t B = p.int_param("codebooks"), W = p.int_param("codewords");
   WorkspaceSize ws;
-  lisa_carve_tables(p, nullptr, &ws.prepared_bytes);
+  ws.prepared_bytes = layout_bytes([&](Carver& c) { math::lisa_carve_tables(c, p); });
   if (p.causal)
     lisa_carve_causal(lisa_causal_plan(p.sequences(), p.seq_len, B * W), B * W, nullptr,
                       &ws.scratch_bytes);
@@ -304,7 +278,8 @@ inline WorkspaceSize lisa_workspace(const Problem& p) {
 template <class L>
 void lisa_prepare(L& l, const Problem& p, const Inputs& in, void* prepared) {
   const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"), dh = p.head_dim;
-  const LisaTables t = lisa_carve_tables(p, prepared);
+  Carver carver(prepared);
+  const LisaTables t = math::lisa_carve_tables(carver, p);
   const float* cq = in.codebooks;
   const float* ck = in.codebooks;
   if (p.flag_param("projections")) {
@@ -375,7 +350,8 @@ void lisa_run_bidirectional(L& l, const Problem& p, const LisaAssign& as, const 
 template <class L>
 void lisa_run(L& l, const Problem& p, const Inputs& in, bool soft, const void* prepared,
               void* scratch, float* out) {
-  const LisaTables t = lisa_carve_tables(p, const_cast<void*>(prepared));
+  Carver carver(const_cast<void*>(prepared));
+  const LisaTables t = math::lisa_carve_tables(carver, p);
   const float* cv = p.flag_param("projections") ? t.cv : in.codebooks;
   const LisaAssign as{soft ? nullptr : in.codes, soft ? in.probs : nullptr, p.seq_len, p.heads,
                       p.int_param("codebooks"), p.int_param("codewords")};

@@ -407,12 +407,6 @@ AB_HD LisaGatherItem lisa_gather_item(int64_t item, const LisaSlab& s, int64_t d
 // The logit table's stable exponent E = exp(T - rowmax T): one thread per (head*B + b, row).
 AB_HD int64_t lisa_table_rows(int64_t heads, int64_t B, int64_t W) { return heads * B * W; }
 
-// Decay over `steps` positions, exp(-lambda * steps) (1 without decay): the factor by which a
-// chunk's starting histogram is carried past the chunk.
-AB_HD float lisa_decay_span(double lambda, int64_t steps) {
-  return lambda > 0.0 ? float(exp(-lambda * double(steps))) : 1.0f;
-}
-
 // ---------------------------------------------------------------------------------------
 // Linear family (kernels.md section 3): linear_elu, linrec, performer
 //

@@ -22,6 +22,7 @@
 #include "attnbench/cuda/tiling.hpp"
 #include "attnbench/kernel.hpp"
 #include "attnbench/vanilla_eager.hpp"
+#include "attnbench/workspace.hpp"
 
 namespace attnbench::gpu {
 
@@ -35,16 +36,19 @@ inline size_t materialized_elems(const Problem& p) {
   return static_cast<size_t>(p.sequences()) * static_cast<size_t>(p.seq_len) *
          static_cast<size_t>(p.seq_len);
 }
-inline WorkspaceSize vanilla_materialized_workspace(const Problem& p) {
-  const size_t scores = materialized_elems(p) * sizeof(float);
+inline MaterializedBuffers materialized_buffers(Carver& c, const Problem& p) {
+  const int64_t elems = static_cast<int64_t>(materialized_elems(p));
+  float* scores = c.take<float>(elems);
   const Elem e = storage_elem(p.precision);
-  if (e == Elem::f32) return {0, scores};
-  return {0, align_bytes(scores) + materialized_elems(p) * elem_bytes(e)};
+  if (e == Elem::f32) return {scores, scores};
+  return {scores, c.take<char>(elems * static_cast<int64_t>(elem_bytes(e)))};
 }
 inline MaterializedBuffers materialized_buffers(const Problem& p, void* scratch) {
-  float* scores = static_cast<float*>(scratch);
-  if (storage_elem(p.precision) == Elem::f32) return {scores, scores};
-  return {scores, static_cast<char*>(scratch) + align_bytes(materialized_elems(p) * sizeof(float))};
+  Carver c(scratch);
+  return materialized_buffers(c, p);
+}
+inline WorkspaceSize vanilla_materialized_workspace(const Problem& p) {
+  return {0, layout_bytes([&](Carver& c) { materialized_buffers(c, p); })};
 }
 
 template <class L>

@@ -1,31 +1,15 @@
-// Carving a workspace into consecutive 64-byte aligned sub-buffers (the arithmetic of
-// cpu::Carver / cpu::Sizer, without their CPU headers). With a null base it only sizes, so a
-// kernel's workspace query and the run that uses the memory share one function and cannot
-// disagree.
+// The CUDA pipelines carve their workspace with attnbench::Carver (attnbench/workspace.hpp,
+// the CPU kernels' carver too): with a null base it only sizes, so a kernel's workspace query
+// and the run that uses the memory share one function and cannot disagree.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "attnbench/kernel.hpp"
+#include "attnbench/workspace.hpp"
 
 namespace attnbench::gpu {
-
-class Carver {
- public:
-  explicit Carver(void* base = nullptr) : base_(static_cast<char*>(base)) {}
-  template <class T>
-  T* take(int64_t count) {
-    T* p = base_ ? reinterpret_cast<T*>(base_ + used_) : nullptr;
-    used_ += align_bytes(static_cast<size_t>(count) * sizeof(T));
-    return p;
-  }
-  size_t used() const { return used_; }
-
- private:
-  char* base_;
-  size_t used_ = 0;
-};
 
 // The operations a CUDA kernel's pipeline (vanilla_pipeline.hpp, lisa_pipeline.hpp, ...) asks of
 // its launcher. The device launcher (kernels/cuda/common.cuh) launches grid-stride kernels

@@ -1,4 +1,7 @@
-// LISA weights (kernels.md section 2), shared by the CPU and CUDA LISA kernels.
+// LISA (kernels.md section 2): what the CPU and CUDA LISA kernels share. The prepared tables'
+// layout (lisa_carve_tables), the exp table E (lisa_exp_table_row), the weights
+// (lisa_weights), the query code of a soft assignment (argmax_row) and the decay of the
+// histogram over one step and over a chunk (lisa_decay_factor, lisa_decay_span).
 //
 // For position i and codebook b with query code c = codes[i, b]:
 //   a[w] = H[w] exp(T[c][w]) / sum_w' H[w'] exp(T[c][w'])
@@ -9,9 +12,45 @@
 // below the row max) is the exact stable form recomputed from T.
 #pragma once
 
+#include <cstdint>
+
 #include "attnbench/math/hd.hpp"
+#include "attnbench/problem.hpp"
+#include "attnbench/workspace.hpp"
 
 namespace attnbench::math {
+
+// The prepared tables, per head and codebook: T and E [h, B, W, W], then with projections
+// Cq, Ck, Cv [h, B, W, dh] (without them Cv is the input codebooks; Cq and Ck are prepare's
+// temporaries). The CPU and CUDA kernels carve their prepared workspace with this one layout.
+struct LisaTables {
+  float* t;
+  float* e;
+  float* cq;
+  float* ck;
+  float* cv;
+};
+inline LisaTables lisa_carve_tables(Carver& c, const Problem& p) {
+  const int64_t HB = p.heads * p.int_param("codebooks"), W = p.int_param("codewords"),
+                dh = p.head_dim;
+  LisaTables t{};
+  t.t = c.take<float>(HB * W * W);
+  t.e = c.take<float>(HB * W * W);
+  if (p.flag_param("projections")) {
+    t.cq = c.take<float>(HB * W * dh);
+    t.ck = c.take<float>(HB * W * dh);
+    t.cv = c.take<float>(HB * W * dh);
+  }
+  return t;
+}
+
+// Row c of E = exp(T[c] - max_w T[c][w]): every entry <= 1. Untimed (prepare), so it uses the
+// C library's expf on the host (as the CPU kernel always has) and the device's expf.
+AB_HD void lisa_exp_table_row(const float* t_row, int64_t W, float* e_row) {
+  float mx = t_row[0];
+  for (int64_t w = 1; w < W; ++w) mx = max_f(mx, t_row[w]);
+  for (int64_t w = 0; w < W; ++w) e_row[w] = expf(t_row[w] - mx);
+}
 
 // Smallest normalizer trusted from the precomputed table; below it the exact path is used.
 constexpr float kLisaMinTableSum = 1e-30f;
@@ -82,5 +121,10 @@ AB_HD int argmax_row(const float* p, int W) {
 
 // Decay recurrence H[i] = exp(-lambda) H[i-1] + onehot(codes[i]): the per-step factor.
 AB_HD float lisa_decay_factor(double lambda) { return lambda > 0.0 ? expf(-(float)lambda) : 1.0f; }
+// The decay over `steps` positions, exp(-lambda steps) (in double, then rounded once): what a
+// histogram carried over a chunk of that length is multiplied by.
+AB_HD float lisa_decay_span(double lambda, int64_t steps) {
+  return lambda > 0.0 ? float(exp(-lambda * double(steps))) : 1.0f;
+}
 
 }  // namespace attnbench::math
