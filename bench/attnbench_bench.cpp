@@ -1,4 +1,4 @@
-// attnbench_bench: Google Benchmark over the kernel registry (issue 7).
+// attnbench_bench: Google Benchmark over the kernel registry (docs/measurement.md section 8).
 //
 // One registration per kernel and backend (cuda only when a device is there), the product of
 // the axes below, and a name that is the reproduction string of the point:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CI performance gates (issue 7): runs attnbench_gate against results/baselines/ and exits
-# non-zero on a regression. `./run_all.sh ci-perf [ARGS]` calls it as
+# CI performance gates (docs/measurement.md section 8): runs attnbench_gate against
+# results/baselines/ and exits non-zero on a regression. `./run_all.sh ci-perf [ARGS]` calls it as
 #   bench/ci_perf.sh BUILD_DIR [--update] [--gate memory|work|time|deterministic|all] ...
 #
 #   BUILD_DIR        a configured and built tree (attnbench_gate, attnbench_work_driver)

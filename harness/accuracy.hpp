@@ -1,4 +1,4 @@
-// The accuracy checks of a point (kernels.md section 5): the rows checked, the correctness
+// The accuracy checks of a point (docs/methods.md section 5): the rows checked, the correctness
 // error against the float64 reference of the same function, and the approximation error
 // against vanilla softmax attention.
 #pragma once
@@ -24,7 +24,7 @@ struct Accuracy {
   std::optional<double> approx_rel_l2, approx_cosine;
   int64_t approx_rows = 0;
 };
-// Accuracy of `out` (the kernel's full output on `in`) per kernels.md section 5. The float64
+// Accuracy of `out` (the kernel's full output on `in`) per docs/methods.md section 5. The float64
 // reference is the cpu twin's for every backend.
 Accuracy check_accuracy(const Kernel& k, const Problem& p, const HostInputs& in,
                         const std::vector<float>& out);

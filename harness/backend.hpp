@@ -1,7 +1,7 @@
 // Runs one kernel at one point on its backend: owns the memory (inputs, output, prepared
 // state, scratch), times single runs and measures peak memory. The sweep, `eval`, the
 // benchmarks and the GPU tests all go through this seam, so the cpu and cuda backends are
-// measured the same way (design.md, "Measurement rules").
+// measured the same way (docs/measurement.md).
 //
 //   cpu   harness/backend_cpu.cpp   steady clock; memory from a counting allocator
 //   cuda  harness/backend_cuda.cpp  a captured CUDA graph replayed between two events on a

@@ -1,6 +1,6 @@
 // `attnbench compare BASE NEW`: rows matched by kernel, backend and axes; time change judged
 // with a Mann-Whitney U test over the samples, memory change exact, accuracy change against
-// the tolerances of kernels.md section 5. Used by CI performance gates too.
+// the tolerances of docs/methods.md section 5. Used by CI performance gates too.
 #pragma once
 
 #include <optional>
@@ -18,7 +18,8 @@ struct CompareOptions {
   std::string base_name = "BASE", new_name = "NEW";  // the files, for messages
 };
 
-// float32 rounding level: a correctness error above it is a failed kernel (kernels.md s. 5).
+// float32 rounding level: a correctness error above it is a failed kernel
+// (docs/methods.md section 5).
 constexpr double kCorrectnessTolerance = 1e-4;
 
 struct RowComparison {

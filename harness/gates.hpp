@@ -1,5 +1,5 @@
-// The CI performance gates (issue 7): each compares a run against a stored baseline under
-// results/baselines/ and says, per point and metric, whether it regressed.
+// The CI performance gates (docs/measurement.md section 8): each compares a run against a
+// stored baseline under results/baselines/ and says, per point and metric, whether it regressed.
 //
 //   memory  deterministic: the workspace query (inputs + outputs + prepared + scratch bytes)
 //           and the correctness error against float64 must not grow (exact comparison, no

@@ -1,4 +1,4 @@
-// Heap accounting for the measured peak memory of a point (design.md, "Measurement rules").
+// Heap accounting for the measured peak memory of a point (docs/measurement.md).
 //
 // Two sources feed the same counters:
 //   - the cpu runner's counting allocator (counted_alloc / counted_free below) counts every

@@ -1,4 +1,4 @@
-// Seeded random inputs for any kernel of the registry (design.md, "Measurement rules"):
+// Seeded random inputs for any kernel of the registry (docs/measurement.md):
 // realistic scale, never zeros; LISA codes follow a Zipf-like item popularity.
 // The values are a pure function of (seed, tensor, index), so they do not depend on the
 // thread count or on the order of generation.

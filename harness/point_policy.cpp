@@ -34,7 +34,7 @@ std::string repro_flags(const Timing& t, const RunOptions& o) {
 size_t harness_host_bytes(const Kernel& k, const Problem& p) {
   const KernelInfo& info = k.info();
   size_t bytes = input_sizes(p, info.inputs).bytes() + output_elems(p) * sizeof(float);
-  // the vanilla equivalent of a codebook method (kernels.md section 5): q, k, v float32
+  // the vanilla equivalent of a codebook method (docs/methods.md section 5): q, k, v float32
   if (!info.is_vanilla && (info.inputs & kInputCodebooks)) bytes += 3 * output_elems(p) * sizeof(float);
   // float64 references and the per-thread score rows of the reference
   const size_t rows = std::max(correctness_rows(p).size(), approximation_rows(p).size());

@@ -1,5 +1,5 @@
-// Facts about this machine and build recorded with every result (design.md, "Measurement
-// rules"): the environment of a results file and what it is made of.
+// Facts about this machine and build recorded with every result (docs/measurement.md):
+// the environment of a results file and what it is made of.
 #pragma once
 
 #include <cstddef>

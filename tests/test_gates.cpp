@@ -1,5 +1,6 @@
-// harness/gates: the CI performance gates' decisions on crafted runs (issue 7). Nothing here
-// measures anything: the runs are built by hand, so the tests assert behaviour, not timings.
+// harness/gates: the CI performance gates' decisions on crafted runs (docs/measurement.md
+// section 8). Nothing here measures anything: the runs are built by hand, so the tests
+// assert behaviour, not timings.
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // Every CPU kernel of the registry, causal and bidirectional where it has the form, against a
-// float64 evaluation of the same function (kernels.md section 5, "correctness"), on fresh
+// float64 evaluation of the same function (docs/methods.md section 5, "correctness"), on fresh
 // seeded random inputs with odd sizes, guarded workspace and poisoned outputs. The test
 // cases are registered from the registry at start-up, so a new kernel is tested with no
 // change here.

@@ -1,4 +1,4 @@
-// Properties of the linear / kernelized attentions (kernels.md section 3) beyond "matches its
+// Properties of the linear / kernelized attentions (docs/methods.md section 3) beyond "matches its
 // own float64 reference" (tests/test_kernels_cpu.cpp does that for every kernel):
 // Performer approximates softmax attention better with more features; the workspace of every
 // linear kernel grows at most linearly in N; linear_elu is elu+1 with the 1e-6 epsilon;

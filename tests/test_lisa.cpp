@@ -1,4 +1,4 @@
-// LISA's defining properties (kernels.md section 2), beyond the generic float64 check:
+// LISA's defining properties (docs/methods.md section 2), beyond the generic float64 check:
 // the per-codebook vanilla identity, the shared weight formula's stable fallback, decay as a
 // recurrence, LISA-Soft with one-hot assignments, LISA-Mini as Base under another name.
 #include <catch2/catch.hpp>

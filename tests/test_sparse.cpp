@@ -1,4 +1,4 @@
-// Method properties of the sparse and hashed attentions (kernels.md section 4; kernels in
+// Method properties of the sparse and hashed attentions (docs/methods.md section 4; kernels in
 // kernels/cpu/sparse.cpp). tests/test_kernels_cpu.cpp already checks every kernel against
 // its float64 reference at the default parameters; here: other parameter values against the
 // reference, the limits in which each method is exactly vanilla attention, and workspace

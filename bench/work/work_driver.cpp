@@ -1,4 +1,5 @@
-// attnbench_work_driver: runs kernels under callgrind for the work gate (issue 7).
+// attnbench_work_driver: runs kernels under callgrind for the work gate
+// (docs/measurement.md section 8).
 //
 // Built by the perf-gates section of CMakeLists.txt from the same kernel sources as the main
 // build but without -march=native (valgrind 3.19 cannot execute AVX-512 code), with the cpu

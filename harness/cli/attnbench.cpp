@@ -1,4 +1,4 @@
-// attnbench: the command-line tool of the suite (issue 3).
+// attnbench: the command-line tool of the suite.
 //   attnbench sweep --preset smoke|default|paper [--axis seq_len=512,1024 ...] [--kernels a,b]
 //                   [--backend cpu|cuda|all] [--out FILE] [--resume FILE] [--shard I/N] ...
 //   attnbench list [--json] [--verbose]

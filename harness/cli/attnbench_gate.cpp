@@ -1,4 +1,4 @@
-// attnbench_gate: the CI performance gates (issue 7) against the baselines in
+// attnbench_gate: the CI performance gates (docs/measurement.md section 8) against the baselines in
 // results/baselines/ (their README says what each holds and how to update them).
 //   attnbench_gate memory [--update]  workspace query and correctness error of every cpu kernel
 //                                     at a few points: must not grow (exact); measured heap peak:

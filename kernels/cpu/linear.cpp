@@ -1,4 +1,4 @@
-// Linear and kernelized attentions on the CPU (kernels.md section 3). Inside:
+// Linear and kernelized attentions on the CPU (docs/methods.md section 3). Inside:
 //   linear_elu    Linear Transformer: phi = elu + 1,
 //                 o_i = phi(q_i)^T S_i / (phi(q_i) . z_i + 1e-6).
 //   linrec        LinRec: phi = elu / ||elu||, o_i = phi(q_i)^T S_i / sqrt(dh), no denominator.

@@ -1,4 +1,4 @@
-// LISA on the CPU (kernels.md section 2): attention over codeword histograms.
+// LISA on the CPU (docs/methods.md section 2): attention over codeword histograms.
 //   lisa_base  hard codes [b, h, N, B], codebooks [h, B, W, dh] (default W = 128)
 //   lisa_mini  the same kernel under its own name, default W = 16 (the paper's profiling size)
 //   lisa_soft  soft assignments [b, h, N, B, W]; histogram = prefix sum of the probabilities,

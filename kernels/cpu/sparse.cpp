@@ -1,4 +1,4 @@
-// Sparse and hashed attentions on the CPU (kernels.md section 4), family "sparse":
+// Sparse and hashed attentions on the CPU (docs/methods.md section 4), family "sparse":
 //   local_window  query i sees the band i-w < j <= i (causal) or |i-j| < w (bidirectional).
 //                 Tiles of 64 queries, one sgemm over the keys their band spans, softmax
 //                 over each row's band, one sgemm with V. O(N w dh) time, O(64 (64 + 2w))
@@ -17,7 +17,7 @@
 //                 local_window's band code with w = N (64 x N scores per thread, causal tiles
 //                 stop at their diagonal); the convolution is the tile's epilogue.
 // Softmax weights use math::exp_f (hd.hpp), a vectorizable exp (libm's expf is not).
-// Suite choices beyond kernels.md are listed at each kernel and in math/sparse.hpp, where the
+// Suite choices beyond docs/methods.md are listed at each kernel and in math/sparse.hpp, where the
 // per-element formulas shared with the CUDA versions (kernels/cuda/sparse.cu) live (band
 // limits, key lists, LSH bucket, Reformer's logit and round fold, Sinkhorn steps, convolution
 // row); the method parameters are read by descriptions.hpp's reformer_shape, sinkhorn_shape
@@ -195,7 +195,7 @@ class LocalWindowCpu final : public Kernel {
 // ---------------------------------------------------------------------------------------
 // reformer_lsh
 //
-// Suite choices (kernels.md leaves them open):
+// Suite choices (the paper leaves them open; docs/methods.md section 4):
 // - buckets nb = math::reformer_num_buckets (smallest even count >= N / bucket_size, >= 2);
 //   chunk size min(bucket_size, N), the last chunk partial; chunk 0 also sees the last
 //   chunk (Reformer's look-one-back wraps); with one chunk a chunk sees itself once.
@@ -715,10 +715,11 @@ class SinkhornCpu final : public Kernel {
 //
 // Suite choices: the local branch convolves V (the value path of the head; LSAN convolves
 // the item representations its attention reads), depthwise, width L, tap t multiplies
-// position i - t, zero padding before position 0 (causal padding, kernels.md); the global
-// branch is vanilla softmax attention with scale 1/sqrt(dh), causal or bidirectional per the
-// problem; the output is their plain sum, o = global + local (LSAN's twin outputs are added
-// before its feed-forward). The bidirectional form keeps the same causal-padded convolution.
+// position i - t, zero padding before position 0 (causal padding, docs/methods.md section 4.4);
+// the global branch is vanilla softmax attention with scale 1/sqrt(dh), causal or
+// bidirectional per the problem; the output is their plain sum, o = global + local (LSAN's
+// twin outputs are added before its feed-forward). The bidirectional form keeps the same
+// causal-padded convolution.
 
 class LsanTwinCpu final : public Kernel {
  public:

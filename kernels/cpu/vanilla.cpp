@@ -1,4 +1,4 @@
-// Vanilla softmax attention on the CPU (kernels.md section 1). Two versions:
+// Vanilla softmax attention on the CPU (docs/methods.md section 1). Two versions:
 //   vanilla_materialized  S = scale Q K^T and P = softmax(S) in one b*h*N*N workspace (softmax
 //                         in place), both products through CBLAS sgemm. The papers' baseline.
 //                         Row blocks of R queries go through scores -> softmax -> output while

@@ -1,4 +1,4 @@
-// vanilla_eager on the CPU (kernels.md section 1): exact softmax attention computed the way
+// vanilla_eager on the CPU (docs/methods.md section 1): exact softmax attention computed the way
 // eager PyTorch runs the papers' baseline,
 //     softmax(masked_fill(torch.matmul(q, k.transpose(-2, -1)) * scale, mask, -inf), dim=-1) @ v
 // with mask = torch.triu(torch.ones(N, N, dtype=torch.bool), 1): one op at a time, each

@@ -1,4 +1,4 @@
-// Linear and kernelized attentions on the GPU (kernels.md section 3); CPU twins in
+// Linear and kernelized attentions on the GPU (docs/methods.md section 3); CPU twins in
 // kernels/cpu/linear.cpp, same names, parameters and float64 references:
 //   linear_elu   phi = elu + 1 (math::elu_plus_one_row), denominator
 //   linrec       phi = elu / ||elu|| (math::linrec_feature_row), scale 1/sqrt(dh), no denominator

@@ -1,4 +1,4 @@
-// LISA on the GPU (kernels.md section 2); CPU twins in kernels/cpu/lisa.cpp, same names:
+// LISA on the GPU (docs/methods.md section 2); CPU twins in kernels/cpu/lisa.cpp, same names:
 //   lisa_base  hard codes [b, h, N, B], codebooks [h, B, W, dh] (default W = 128)
 //   lisa_mini  the same kernel under its own name (default W = 16)
 //   lisa_soft  soft assignments [b, h, N, B, W]; histogram = prefix sum of the probabilities,

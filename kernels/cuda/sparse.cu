@@ -1,4 +1,4 @@
-// Sparse and hashed attentions on the GPU (kernels.md section 4); CPU twins in
+// Sparse and hashed attentions on the GPU (docs/methods.md section 4); CPU twins in
 // kernels/cpu/sparse.cpp, same names, parameters (one reader per method, descriptions.hpp) and
 // float64 references.
 //   local_window  softmax attention over the band i - w < j <= i (causal) or |i - j| < w

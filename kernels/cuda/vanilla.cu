@@ -1,4 +1,5 @@
-// Vanilla softmax attention on the GPU (kernels.md section 1); CPU twins in kernels/cpu/vanilla.cpp.
+// Vanilla softmax attention on the GPU (docs/methods.md section 1); CPU twins in
+// kernels/cpu/vanilla.cpp.
 //   vanilla_materialized  S = scale Q K^T for all b*h sequences in one cuBLAS strided-batched
 //                         sgemm, a row softmax kernel in place (one block per row, causal
 //                         columns written 0), O = P V in a second strided-batched sgemm.

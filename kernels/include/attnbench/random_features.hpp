@@ -1,4 +1,4 @@
-// Random projections for the kernels library (kernels.md section 3, Performer FAVOR+). Host
+// Random projections for the kernels library (docs/methods.md section 3, Performer FAVOR+). Host
 // code, double precision, deterministic: the normals are counter_rng.hpp's (the `performer`
 // derivation), pure functions of (seed, stream, index), so a kernel (rounding to float32 in
 // `prepare`) and its float64 reference draw exactly the same projection for the same seed.

@@ -1,5 +1,5 @@
 // float64 evaluations shared by the kernels' reference_rows, the tests and the harness
-// (kernels.md section 5). Each evaluates only the requested query rows: a row of vanilla
+// (docs/methods.md section 5). Each evaluates only the requested query rows: a row of vanilla
 // attention costs O(N dh), so large N is checked on a sample of rows.
 #pragma once
 
@@ -27,7 +27,7 @@ struct LisaTablesF64 {
 };
 LisaTablesF64 lisa_tables_f64(const Problem& p, const Inputs& in);
 
-// The vanilla attention LISA approximates (kernels.md section 5): q_i = sum_b Cq[b][c_ib]
+// The vanilla attention LISA approximates (docs/methods.md section 5): q_i = sum_b Cq[b][c_ib]
 // etc., float32 [batch, heads, N, dh]. For LISA-Soft the code of a position is its argmax.
 struct QKV {
   std::vector<float> q, k, v;

@@ -1,4 +1,4 @@
-// Seeded random rotations for the hashed attentions (kernels.md section 4): Reformer's. The
+// Seeded random rotations for the hashed attentions (docs/methods.md section 4): Reformer's. The
 // float32 kernel (prepare) and its float64 reference draw the same rotation from the same
 // call, so both hash every vector identically. The normals are counter_rng.hpp's (the
 // `reformer` derivation): pure functions of (seed, stream, index).

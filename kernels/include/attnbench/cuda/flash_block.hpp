@@ -1,4 +1,4 @@
-// The work of one vanilla_flash thread block (kernels.md section 1, "fused (flash)"), written
+// The work of one vanilla_flash thread block (docs/methods.md section 1, "fused (flash)"), written
 // once for the GPU and for a CPU emulation of it.
 //
 // A block is a sequence of phases separated by barriers. Each phase is an AB_HD function of
@@ -14,7 +14,7 @@
 // (tiling.hpp) against the CPU twin and float64. What it cannot see is a missing barrier that
 // the phase structure itself does not express; every phase boundary below is a barrier.
 //
-// Used by vanilla_flash and, with a band mask, by local_window (kernels.md section 4).
+// Used by vanilla_flash and, with a band mask, by local_window (docs/methods.md section 4).
 // Per key tile: scores s = (scale q) . k over head-dimension chunks (K staged in shared
 // memory), masked (causal or band, past N), one thread per query row updates the online softmax of
 // math/softmax.hpp (the CPU twin's order: tile max, rescale factor, weights, tile sum), then

@@ -1,4 +1,4 @@
-// The linear family's CUDA algorithms (kernels.md section 3), written once for the GPU and for
+// The linear family's CUDA algorithms (docs/methods.md section 3), written once for the GPU and for
 // a CPU emulation, like lisa_pipeline.hpp: per-item functors (AB_HD, one GPU thread each) and
 // pipelines over a launcher (workspace.hpp). kernels/cuda/linear.cu runs them on the GPU;
 // tests/test_cuda_tiling.cpp runs them on the CPU against the CPU twins (kernels/cpu/linear.cpp).
@@ -265,7 +265,7 @@ void performer_prepare(L& l, const Problem& p, void* prepared) {
   l.upload(performer_carve_projection(c, p), w.data(), w.size() * sizeof(float));
 }
 
-// The kernel's form: feature width, denominator, scale (kernels.md section 3, the CPU twins'
+// The kernel's form: feature width, denominator, scale (docs/methods.md section 3, the CPU twins'
 // LinearForm), and its workspace for a plan.
 inline int64_t linear_feature_count(LinearMap map, const Problem& p) {
   return map == LinearMap::performer ? performer_features(p) : p.head_dim;

@@ -1,4 +1,4 @@
-// LISA's CUDA algorithm (kernels.md section 2), written once for the GPU and for a CPU
+// LISA's CUDA algorithm (docs/methods.md section 2), written once for the GPU and for a CPU
 // emulation: per-item functors (AB_HD, one GPU thread each) and the pipelines that order them
 // with the cuBLAS products, over a launcher (workspace.hpp). kernels/cuda/lisa.cu runs them
 // with the device launcher; tests/test_cuda_tiling.cpp runs them on the CPU and compares the

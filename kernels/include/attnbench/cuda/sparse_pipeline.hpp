@@ -1,4 +1,4 @@
-// The CUDA algorithms of reformer_lsh, sinkhorn and lsan_twin (kernels.md section 4), written
+// The CUDA algorithms of reformer_lsh, sinkhorn and lsan_twin (docs/methods.md section 4), written
 // once for the GPU and for a CPU emulation, like linear_pipeline.hpp: per-item functors (AB_HD,
 // one GPU thread each) and pipelines over a launcher (workspace.hpp). kernels/cuda/sparse.cu
 // runs them on the GPU; tests/test_cuda_tiling.cpp runs them on the CPU against the CPU twins

@@ -47,7 +47,7 @@ AB_HD int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 AB_HD int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // ---------------------------------------------------------------------------------------
-// vanilla_materialized: row softmax over the b*h*N*N score matrix (kernels.md section 1)
+// vanilla_materialized: row softmax over the b*h*N*N score matrix (docs/methods.md section 1)
 //
 // One block of kSoftmaxThreads threads per score row (block-level items = S * N rows);
 // thread t handles columns t, t + kSoftmaxThreads, ... of the row. Causal: columns past the
@@ -101,7 +101,7 @@ AB_HD int64_t eager_fill_score(const EagerFillItem& it, int64_t s, int64_t n) {
 }
 
 // ---------------------------------------------------------------------------------------
-// vanilla_flash: fused tiled attention with an online softmax (kernels.md section 1)
+// vanilla_flash: fused tiled attention with an online softmax (docs/methods.md section 1)
 //
 // A block owns one (sequence, query tile) work item: bm query rows. It streams key tiles of
 // bn keys; for each it forms the bm x bn score tile in shared memory (head dimension in
@@ -250,7 +250,7 @@ AB_HD bool flash_score_element(const FlashConfig& c, int tid, int a, int b, int&
 }
 
 // ---------------------------------------------------------------------------------------
-// LISA (kernels.md section 2)
+// LISA (docs/methods.md section 2)
 //
 // Causal form, per slab of `group` sequences x `rows` positions (slabs of one sequence group
 // run in position order and carry the running histogram `state` [group, BW] between them):
@@ -408,7 +408,7 @@ AB_HD LisaGatherItem lisa_gather_item(int64_t item, const LisaSlab& s, int64_t d
 AB_HD int64_t lisa_table_rows(int64_t heads, int64_t B, int64_t W) { return heads * B * W; }
 
 // ---------------------------------------------------------------------------------------
-// Linear family (kernels.md section 3): linear_elu, linrec, performer
+// Linear family (docs/methods.md section 3): linear_elu, linrec, performer
 //
 // The chunked parallel prefix over the state S = sum fk v^T (m x dh) and z = sum fk (m), per
 // slab of `group` sequences x `rows` positions (slabs of a group in position order, the state
@@ -554,7 +554,7 @@ AB_HD HydraColItem chunk_col_item(int64_t item, const RowSlab& s, int64_t width)
 }
 
 // ---------------------------------------------------------------------------------------
-// Sparse family (kernels.md section 4): reformer_lsh and sinkhorn
+// Sparse family (docs/methods.md section 4): reformer_lsh and sinkhorn
 // (attnbench/cuda/sparse_pipeline.hpp has the functors; lsan_twin is the flash block plus a
 // thread per output element, no map of its own)
 

@@ -1,4 +1,4 @@
-// The CUDA pipelines of vanilla_materialized and vanilla_eager (kernels.md section 1) over a
+// The CUDA pipelines of vanilla_materialized and vanilla_eager (docs/methods.md section 1) over a
 // launcher (workspace.hpp). kernels/cuda/vanilla.cu runs them on the GPU;
 // tests/test_cuda_tiling.cpp runs them on the CPU with an emulated cuBLAS.
 //   vanilla_materialized  S = scale Q K^T for all sequences in one strided-batched product, the

@@ -1,6 +1,6 @@
 // AB_HD marks arithmetic that both the CPU kernels and the CUDA kernels evaluate: under nvcc
-// it is __host__ __device__, otherwise a plain inline function (design.md; style.md "no
-// copy-paste"). What is shared, exactly: each formula's source, its operations and their
+// it is __host__ __device__, otherwise a plain inline function (one source per
+// formula). What is shared, exactly: each formula's source, its operations and their
 // order, which the CPU tests (and the CPU emulation of the CUDA pipelines) run. Not shared:
 //  - exp_f itself: the host evaluates exp_host below (within 2 ulp of exp), the device CUDA's
 //    expf (documented: 2 ulp), so host and device differ in the last bits after any exp;

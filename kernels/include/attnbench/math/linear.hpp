@@ -1,4 +1,4 @@
-// Linear and kernelized attentions (kernels.md section 3): the per-element and per-position
+// Linear and kernelized attentions (docs/methods.md section 3): the per-element and per-position
 // formulas, shared by the CPU kernels (kernels/cpu/linear.cpp) and any CUDA version. Raw
 // pointers and sizes only: no containers, no exceptions, no OpenMP.
 //

@@ -1,4 +1,4 @@
-// LISA (kernels.md section 2): what the CPU and CUDA LISA kernels share. The prepared tables'
+// LISA (docs/methods.md section 2): what the CPU and CUDA LISA kernels share. The prepared tables'
 // layout (lisa_carve_tables), the exp table E (lisa_exp_table_row), the weights
 // (lisa_weights), the query code of a soft assignment (argmax_row) and the decay of the
 // histogram over one step and over a chunk (lisa_decay_factor, lisa_decay_span).

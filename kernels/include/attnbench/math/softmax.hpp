@@ -1,4 +1,4 @@
-// Online softmax (kernels.md section 1, "fused (flash)"): the per-row running state and its
+// Online softmax (docs/methods.md section 1, "fused (flash)"): the per-row running state and its
 // update for one tile of scores. Shared by the CPU and CUDA flash kernels. Also the two-pass
 // in-place row softmax of the sparse kernels (CPU and CUDA).
 #pragma once

@@ -1,4 +1,4 @@
-// Per-element formulas of the sparse and hashed attentions (kernels.md section 4), shared by
+// Per-element formulas of the sparse and hashed attentions (docs/methods.md section 4), shared by
 // the CPU kernels (kernels/cpu/sparse.cpp), their float64 references and the CUDA kernels
 // (kernels/cuda/sparse.cu, attnbench/cuda/sparse_pipeline.hpp): raw pointers, no containers,
 // no exceptions. Where a GPU thread computes one entry of what a CPU loop computes for a whole
@@ -319,7 +319,7 @@ AB_HD int32_t sinkhorn_argmax_block(const float* row, const float* v, int64_t a,
   return best;
 }
 
-// The sorted block of every query block of one sequence (kernels.md section 4, Sinkhorn).
+// The sorted block of every query block of one sequence (docs/methods.md section 4, Sinkhorn).
 //   qbar  nb x dh   mean block queries, pre-scaled by 1 / (sqrt(dh) * temperature)
 //   kbar  nb x dh   mean block keys
 //   qbarT, kbarT    the same, transposed (dh x nb)
