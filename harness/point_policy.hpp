@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "noise.hpp"
 #include "sweep_spec.hpp"
 
 namespace attnbench {
@@ -26,6 +27,8 @@ struct RunOptions {
   // (flops / (2 x rate) per run); 0 = run_sweep measures it (when max_point_seconds > 0)
   double cpu_sgemm_gflops = 0;
   std::string repro_extra;           // appended to each row's repro after the timing flags
+  int retries = noise::kDefaultRetries;  // re-measurements of a noisy point (noise.hpp)
+  double max_noise = 0;              // stop sampling once the samples' rsd is at most this; 0 = off
   const std::atomic<bool>* interrupted = nullptr;  // set from a signal handler: stop soon
 };
 

@@ -9,9 +9,12 @@
 
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include "correctness.hpp"
 #include "heap.hpp"
 #include "inputs.hpp"
+#include "noise.hpp"
 
 namespace attnbench {
 
@@ -25,6 +28,9 @@ struct PointRun {
   const RunOptions& o;
   Timing timing;
   bool reduced = false;  // timing is the reduced plan: take all its samples whatever the limit
+  // what the noise criteria compare with (noise.hpp)
+  noise::Context noise_context =
+      noise::context_for(pt.backend, o.threads > 0 ? o.threads : omp_get_max_threads());
   Clock::time_point start = Clock::now();
 
   double elapsed_s() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -79,22 +85,50 @@ void warm_up(Row& row, BackendRunner& runner, const PointRun& run) {
   }
 }
 
-// Samples until max_reps, or min_reps and min_time_s together, or the time limit (at least one
-// sample; a reduced plan's samples all, as the plan was chosen knowing the limit).
+// Samples until max_reps, or min_reps, min_time_s and --max-noise together, or the time limit
+// (at least one sample; a reduced plan's samples all, as the plan was chosen knowing the limit).
 void take_samples(std::vector<double>& samples, BackendRunner& runner, const PointRun& run) {
   const Timing& t = run.timing;
   double timed_ms = 0;
+  noise::RunningRsd spread;
   for (;;) {
     runner.flush_cache();
     const double ms = runner.run_once_ms();
     samples.push_back(ms);
     timed_ms += ms;
+    spread.add(ms);
     const auto n = int64_t(samples.size());
     if (n >= t.max_reps) break;
-    if (n >= t.min_reps && timed_ms >= t.min_time_s * 1000.0) break;
+    if (n >= t.min_reps && timed_ms >= t.min_time_s * 1000.0 &&
+        noise::quiet_enough(spread, run.o.max_noise))
+      break;
     if (run.past(1.0) && (!run.reduced || n >= t.min_reps)) break;
     run.stop_if_interrupted();
   }
+}
+
+// One attempt at the point's samples, with the context switches and load around them; its
+// wall time in `seconds`.
+void sample_attempt(noise::Attempt& a, BackendRunner& runner, const PointRun& run,
+                    double& seconds) {
+  const auto t0 = Clock::now();
+  const noise::Snapshot before = noise::snapshot();
+  a.samples.clear();
+  take_samples(a.samples, runner, run);
+  noise::fill_figures(a, before, noise::snapshot());
+  seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The samples, re-measured while noisy (noise.hpp) as often as --retries allows and another
+// attempt as long as the last still fits the time limit.
+void sample_with_retries(noise::Attempts& at, BackendRunner& runner, const PointRun& run) {
+  double last_s = 0;
+  const auto fits = [&run, &last_s] {
+    return run.o.max_point_seconds <= 0 || run.elapsed_s() + last_s <= run.o.max_point_seconds;
+  };
+  noise::measure_with_retries(
+      at, [&](noise::Attempt& a) { sample_attempt(a, runner, run, last_s); }, run.o.retries,
+      run.noise_context, fits);
 }
 
 // The measured peak, and how the runner measured the point (timing method, cache, device
@@ -121,7 +155,7 @@ void record_phases(Row& row, BackendRunner& runner) {
 
 // Setup, warm-up, samples, measured peak and phases on the backend; the kernel's output.
 // The runner is torn down however this ends.
-std::vector<float> measure_on_backend(Row& row, std::vector<double>& samples, const HostInputs& in,
+std::vector<float> measure_on_backend(Row& row, noise::Attempts& attempts, const HostInputs& in,
                                       BackendRunner& runner, const PointRun& run) {
   struct Teardown {
     BackendRunner& r;
@@ -135,7 +169,7 @@ std::vector<float> measure_on_backend(Row& row, std::vector<double>& samples, co
   runner.setup(*run.pt.kernel, run.pt.problem, in);
   row.memory = runner.memory();
   warm_up(row, runner, run);
-  take_samples(samples, runner, run);
+  sample_with_retries(attempts, runner, run);
   record_measured_peak(row, runner, run.pt.backend);
   if (run.pt.kernel->profiles_phases()) record_phases(row, runner);
   return runner.output();
@@ -147,6 +181,16 @@ void record_time(Row& row, std::vector<double> samples) {
   ts.samples = std::move(samples);
   row.time = std::move(ts);
   if (row.time->median > 0) row.gflops_per_s = row.flops / (row.time->median * 1e-3) / 1e9;
+}
+
+// The kept attempt's noise figures and flag, and a warning when --max-noise was not reached.
+void record_noise(Row& row, const noise::Attempts& at, const PointRun& run) {
+  noise::record(row, at, run.noise_context);
+  const double max_noise = run.o.max_noise;
+  if (max_noise > 0 && at.best.samples.size() >= 2 && at.best.figures.rsd > max_noise)
+    row.warnings.push_back(fmt::format("max-noise {:g}% not reached: rsd {:.1f}% after {} samples",
+                                       100 * max_noise, 100 * at.best.figures.rsd,
+                                       at.best.samples.size()));
 }
 
 // Whether the measured peak agrees with the workspace query (within 5 %, or 64 kB on tiny
@@ -203,10 +247,11 @@ void record_accuracy(Row& row, const Point& pt, const HostInputs& in, const std:
 std::optional<std::string> measure_and_check(Row& row, const PointRun& run, BackendRunner& runner) {
   const Problem& p = run.pt.problem;
   const HostInputs in = make_inputs(p, run.pt.kernel->info().inputs, p.seed);
-  std::vector<double> samples;
-  samples.reserve(size_t(run.timing.max_reps));  // before setup: not part of the measured peak
-  const std::vector<float> out = measure_on_backend(row, samples, in, runner, run);
-  record_time(row, std::move(samples));
+  // before setup: not part of the measured peak
+  noise::Attempts attempts(run.timing.max_reps, run.o.retries > 0);
+  const std::vector<float> out = measure_on_backend(row, attempts, in, runner, run);
+  record_noise(row, attempts, run);
+  record_time(row, std::move(attempts.best.samples));
   record_memory_agreement(row);
   const OutputScan scan = scan_output(out);
   if (scan.unwritten)

@@ -14,6 +14,7 @@
 #include "errors.hpp"
 #include "export.hpp"
 #include "file_io.hpp"
+#include "noise.hpp"
 #include "sysinfo.hpp"
 #include "text.hpp"
 
@@ -56,6 +57,19 @@ void apply_timing_flags(Timing& t, const SweepArgs& a) {
   if (t.min_reps < 1 || t.max_reps < 1 || t.warmup < 0 || t.min_time_s < 0)
     throw InvalidProblem("--min-reps and --max-reps must be >= 1, --warmup and --min-time >= 0");
   t.max_reps = std::max(t.max_reps, t.min_reps);
+}
+
+// --retries and --max-noise (noise.hpp), checked; --max-noise is part of each row's repro.
+void apply_noise_flags(RunOptions& o, const SweepArgs& a) {
+  if (a.retries) {
+    noise::check_retries(*a.retries);
+    o.retries = *a.retries;
+  }
+  if (!a.max_noise) return;
+  noise::check_max_noise(*a.max_noise);
+  o.max_noise = *a.max_noise;
+  if (!o.repro_extra.empty()) o.repro_extra += " ";
+  o.repro_extra += "--max-noise " + number_text(o.max_noise);
 }
 
 // --dry-run: the points (or, with --json, the plan the PyTorch peers read) on stdout.
@@ -116,6 +130,7 @@ void print_finished(const SweepProgress& p, bool tty) {
   const Row& r = *p.finished;
   std::string what = r.status;
   if (r.time) what += fmt::format(" {:.3f} ms", r.time->median);
+  if (r.noisy) what += " (noisy)";
   if (!r.reason.empty()) what += ": " + r.reason;
   if (!tty)
     fmt::print(stderr, "[{}/{}] {}: {} (ETA {})\n", p.index + 1, p.total, p.point->describe(), what,
@@ -155,6 +170,7 @@ RunOptions run_options(const SweepArgs& a, const SweepSpec& spec, int threads) {
   o.threads = threads;
   o.cuda_warm = a.warm;
   if (a.warm) o.repro_extra = "--warm";
+  apply_noise_flags(o, a);
   if (!a.memory_limit.empty()) {
     o.host_memory_limit = parse_bytes(a.memory_limit);
     o.device_memory_limit = o.host_memory_limit;
@@ -302,6 +318,7 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
   record_cache_policy(file, backends, a, out);
   write_results(out, file);  // fail early on an unwritable path
   opt.interrupted = install_interrupt_handlers();
+  noise::warn_if_busy(threads);
   announce(points, spec, shard, backends, out);
   const auto t0 = std::chrono::steady_clock::now();
   const size_t ran = run_sweep(points, opt, file, out, progress_printer(a.quiet));

@@ -18,6 +18,8 @@ struct SweepArgs {
   std::vector<std::string> axes;
   std::optional<double> min_time, max_point_seconds;
   std::optional<int> min_reps, max_reps, warmup, threads;
+  std::optional<int> retries;       // re-measurements of a noisy point (noise.hpp)
+  std::optional<double> max_noise;  // timing loop: stop once the samples' rsd is at most this
   bool dry_run = false, quiet = false, no_calibrate = false;
   bool warm = false;  // cuda: keep L2 warm between samples (no flush)
   bool json = false;  // with dry_run: the plan as JSON (peers/)

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "attnbench/build_info.hpp"
+#include "noise.hpp"
 #include "process.hpp"
 
 namespace attnbench::sysinfo {
@@ -110,6 +111,8 @@ Environment collect_environment(int threads_used, const std::string& command_lin
   e.date = sysinfo::utc_now_iso();
   e.command_line = command_line;
   e.calibration = nullptr;
+  e.omp_wait_policy = noise::omp_wait_policy();
+  e.load_average = noise::load_average();
   return e;
 }
 

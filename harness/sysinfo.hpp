@@ -24,7 +24,8 @@ bool git_dirty(const std::string& dir);
 
 namespace attnbench {
 
-// This machine and build, now. `threads_used` is what the sweep runs with.
+// This machine and build, now: also the OpenMP wait policy and the 1-minute load average
+// (noise.hpp). `threads_used` is what the sweep runs with.
 Environment collect_environment(int threads_used, const std::string& command_line);
 
 }  // namespace attnbench

@@ -24,12 +24,18 @@ std::string status_cell(const Row& r) {
   return st;
 }
 
+// The median, marked when the row is noisy (noise.hpp) even after its retries.
+std::string median_cell(const Row& r) {
+  if (!r.time) return "-";
+  return fmt::format("{}{:.3f}", r.noisy ? kNoisyMark : "", r.time->median);
+}
+
 std::vector<std::string> row_cells(const Row& r) {
   auto sci = [](const std::optional<double>& v) { return v ? fmt::format("{:.1e}", *v) : "-"; };
   return {r.kernel,
           backend_name(r.backend),
           describe_point(r.problem),
-          r.time ? fmt::format("{:.3f}", r.time->median) : "-",
+          median_cell(r),
           r.pct_of_peak ? fmt::format("{:.0f} {}", *r.pct_of_peak, r.roofline_bound.substr(0, 3)) : "-",
           fmt::format("{:.1f}", double(r.memory.peak_bytes()) / 1e6),
           r.vs_vanilla ? fmt::format("{:.2f}x", r.vs_vanilla->speedup) : "-",
@@ -70,7 +76,12 @@ std::string results_table(const ResultsFile& f) {
   cells.push_back({"kernel", "backend", "point", "median ms", "% peak", "peak MB", "speedup",
                    "mem ratio", "correct", "approx", "status"});
   for (const Row& r : f.rows) cells.push_back(row_cells(r));
-  return layout(cells);
+  const auto noisy =
+      std::count_if(f.rows.begin(), f.rows.end(), [](const Row& r) { return r.noisy; });
+  if (!noisy) return layout(cells);
+  return layout(cells) + fmt::format("{} {} noisy row{}: spread or contention above the thresholds "
+                                     "after the retries (the row's warnings say which)\n",
+                                     kNoisyMark, noisy, noisy == 1 ? "" : "s");
 }
 
 }  // namespace attnbench

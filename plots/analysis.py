@@ -42,12 +42,31 @@ REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 NOT_MEASURABLE = "not measurable here"
 
+# Marks a time taken from a noisy row (results_io.Row.noisy: its spread or contention stayed
+# above the harness's thresholds after the retries; docs/measurement.md, "Noise and contention").
+NOISY_MARK = "~"
+NOISY_FOOTNOTE = (f"{NOISY_MARK} marks a time from a noisy row: its samples' spread, the context "
+                  "switches or the load average stayed above the thresholds of docs/measurement.md "
+                  "(\"Noise and contention\") after the harness re-measured it; the row's warnings "
+                  "say which.")
+
 AXIS_ABBREV = {"batch": "b", "heads": "h", "seq_len": "N", "head_dim": "dh",
                "codebooks": "B", "codewords": "W"}
 
 
 def is_lisa(kernel):
     return kernel.startswith("lisa")
+
+
+def noisy_note(rows):
+    """' (~ from noisy rows: k1, k2)' when a time comes from noisy rows, else ''."""
+    names = sorted({r.kernel for r in rows if r is not None and r.noisy})
+    return f" ({NOISY_MARK} from noisy rows: {', '.join(names)})" if names else ""
+
+
+def noisy_ns_note(ns):
+    """' (~ noisy rows at N=a, b)' for a fit that uses noisy rows, else ''."""
+    return f" ({NOISY_MARK} noisy rows at N={', '.join(str(n) for n in ns)})" if ns else ""
 
 
 def group_by(items, keyfn):
@@ -201,6 +220,7 @@ class ExponentFit:
     slope_all: float
     upper_ns: list
     slope_upper: float
+    noisy_ns: tuple = ()  # the N of upper-range rows that are noisy
 
     @property
     def fixed_text(self):
@@ -218,10 +238,12 @@ def exponent_fits(rows, min_points=MIN_FIT_POINTS):
         if len(pts) < min_points:
             continue
         up = upper_range(pts)
+        upper = {p[0] for p in up}
         fits.append(ExponentFit(
             device=dev, kernel=kernel, causal=causal, shape=shape, params=params, precision=prec,
             ns=[p[0] for p in pts], slope_all=fit_slope(*zip(*pts)),
-            upper_ns=[p[0] for p in up], slope_upper=fit_slope(*zip(*up))))
+            upper_ns=[p[0] for p in up], slope_upper=fit_slope(*zip(*up)),
+            noisy_ns=tuple(sorted(r.seq_len for r in g if r.noisy and r.seq_len in upper))))
     return fits
 
 
@@ -271,7 +293,7 @@ def reformer_claims(rows, devices):
             continue
         best = max(cands, key=lambda r: 1.0 / r.speedup)
         ratio = 1.0 / best.speedup
-        measured = f"{ratio:.2f}x slower (vs {best.source.vanilla_kernel})"
+        measured = f"{ratio:.2f}x slower (vs {best.source.vanilla_kernel})" + noisy_note([best])
         if round(ratio, 2) >= REFORMER_CLAIM:
             claim(measured, axes_text(best.axes), REPRODUCED)
         else:
@@ -320,7 +342,8 @@ def lisa_exponent_claim(dev, cell, cell_fits):
     chosen = most_measured(cell_fits)
     setting = cell_text(cell) + "; " + "; ".join(
         f"{f.kernel}: {params_text(f.params, short=False)}, {upper_text(f)}" for f in chosen)
-    measured = ", ".join(f"{f.kernel} {f.slope_upper:.2f}" for f in chosen)
+    measured = ", ".join(f"{f.kernel} {f.slope_upper:.2f}{noisy_ns_note(f.noisy_ns)}"
+                         for f in chosen)
     outside = [f for f in chosen if not (lo <= round(f.slope_upper, 2) <= hi)]
     if outside:
         return Claim(LISA_EXPONENT_TEXT, "1", measured, setting, dev.label, NOT_REPRODUCED,
@@ -343,7 +366,8 @@ def vanilla_exponent_claim(dev, kernel, cell, dfits, dev_rows):
     f = vf[0]
     lo, hi = VANILLA_SLOPE_RANGE
     verdict = REPRODUCED if lo <= round(f.slope_upper, 2) <= hi else NOT_REPRODUCED
-    return Claim(text, "2", f"{kernel} {f.slope_upper:.2f}", f"{cell_text(cell)}; {upper_text(f)}",
+    return Claim(text, "2", f"{kernel} {f.slope_upper:.2f}{noisy_ns_note(f.noisy_ns)}",
+                 f"{cell_text(cell)}; {upper_text(f)}",
                  dev.label, verdict, "" if verdict == REPRODUCED else "outside the range")
 
 

@@ -67,6 +67,10 @@ class Quantity:
     def show(self, v):
         return f"{v:.3g} ms" if self.field == "median_ms" else an.bytes_text(v)
 
+    def noisy_note(self, *rows):
+        """Times only: which of the rows behind a figure are noisy (memory is exact)."""
+        return an.noisy_note(rows) if self.field == "median_ms" else ""
+
 
 TIME = Quantity("median_ms", an.SPEED_CLAIM, f"LISA up to {an.SPEED_CLAIM:g}x faster than vanilla",
                 "faster", "fastest")
@@ -219,7 +223,7 @@ def sweep_max_text(quantity, found, paper_pool):
     reach = "reaches" if round(ratio, 1) >= quantity.claimed else "below"
     return (f"{ratio:.1f}x at {where}: {quantity.show(quantity.value(br))} / "
             f"{quantity.show(quantity.value(lr))} ({kernel_text(lr)} vs {kernel_text(br)}; "
-            f"{reach} {quantity.claimed:g}x)")
+            f"{reach} {quantity.claimed:g}x)" + quantity.noisy_note(lr, br))
 
 
 def crossover_setting(found, paper_pool):
@@ -303,7 +307,7 @@ def paper_verdict(quantity, lisa_side, baseline, lisa_rows, base_rows):
     if lr is not None and br is not None:
         ratio = ratio_of(quantity, lr, br)
         measured = (f"{ratio:.1f}x: {quantity.show(quantity.value(br))} / "
-                    f"{quantity.show(quantity.value(lr))}")
+                    f"{quantity.show(quantity.value(lr))}" + quantity.noisy_note(lr, br))
         if round(ratio, 1) >= quantity.claimed:
             return measured, an.REPRODUCED, "", ratio, lr, br
         return measured, an.NOT_REPRODUCED, f"below {quantity.claimed:g}x", ratio, lr, br

@@ -100,6 +100,8 @@ def _claims_section(claims, ds):
                     [[c.claim, c.claimed, c.measured, c.setting, c.device, _verdict_cell(c)]
                      for c in other]), "", "How the verdicts are decided:", ""]
     parts += [f"- {rule}" for rule in cl.VERDICT_RULES]
+    if any(r.noisy for r in ds.rows):
+        parts += ["", an.NOISY_FOOTNOTE]
     return "\n".join(parts)
 
 
@@ -140,6 +142,11 @@ def _row_sort_key(style):
                       not r.causal, r.shape, an.params_sort_key(r.method_params), r.seq_len)
 
 
+def _median_cell(r):
+    """The median, marked when the row is noisy."""
+    return (an.NOISY_MARK if r.noisy else "") + fmt_num(r.median_ms)
+
+
 def _preset_sections(ds, style):
     parts = []
     presets = []
@@ -162,12 +169,15 @@ def _preset_sections(ds, style):
         for r in rows:
             status = r.status if r.ok else f"**{r.status}**: {r.reason or 'no reason given'}"
             trows.append([r.device.label, f"{r.kernel} ({r.backend})" if r.is_peer else r.kernel,
-                          an.point_text(r.axes), r.precision, fmt_num(r.median_ms),
+                          an.point_text(r.axes), r.precision, _median_cell(r),
                           fmt_mb(r.peak_bytes), fmt_ratio(r.speedup), fmt_ratio(r.memory_ratio),
                           fmt_num(r.correctness_rel_l2), fmt_num(r.approx_rel_l2), status])
         parts += [table(["device", "kernel", "point", "precision", "median ms", "peak MB",
                          "speedup", "memory ratio", "correctness", "approx error", "status"],
                         trows), ""]
+        noisy = [r for r in rows if r.noisy]
+        if noisy:
+            parts += [f"{len(noisy)} noisy row(s). {an.NOISY_FOOTNOTE}", ""]
     return "\n".join(parts)
 
 

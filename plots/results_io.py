@@ -119,6 +119,8 @@ class Row:
     prepared_bytes: float = None  # null in peers rows (torch has no workspace query)
     scratch_bytes: float = None
     library_bytes: float = None  # schema 2: a library's memory outside the workspace (cuBLAS)
+    noisy: bool = False  # schema 2: spread or contention above the thresholds after the retries
+    noise_warning: str = ""  # the row's "noisy: ..." warning, when it has one
     index: int = 0  # position in its file
 
     @property
@@ -373,6 +375,8 @@ def _parse_row(r, i, source, path):
         inputs_bytes=num("inputs_bytes"), outputs_bytes=num("outputs_bytes"),
         prepared_bytes=num("prepared_bytes"), scratch_bytes=num("scratch_bytes"),
         library_bytes=num("library_bytes"), index=i,
+        noisy=ok and r.get("noisy") is True,
+        noise_warning=next((w for w in r.get("warnings") or () if str(w).startswith("noisy")), ""),
     )
 
 

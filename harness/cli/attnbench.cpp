@@ -26,6 +26,7 @@
 #include "export.hpp"
 #include "heap.hpp"
 #include "merge.hpp"
+#include "noise.hpp"
 #include "sweep_command.hpp"
 #include "text.hpp"
 
@@ -61,6 +62,12 @@ Command add_sweep(CLI::App& app, SweepArgs& a, const std::string& cmdline) {
   s->add_option("--max-point-seconds", a.max_point_seconds,
                 "skip a point whose time, extrapolated from smaller points, exceeds this; also "
                 "ends a point's timing loop (0 = no limit; default 60)");
+  s->add_option("--retries", a.retries,
+                "re-measure a noisy point (spread, context switches or load over the thresholds "
+                "of docs/measurement.md) up to N times and keep the quietest (0-10, default 2)");
+  s->add_option("--max-noise", a.max_noise,
+                "also sample until the samples' relative standard deviation is at most X "
+                "(0 < X <= 1; 0.02 = 2 %), up to --max-reps");
   s->add_option("--memory-limit", a.memory_limit,
                 "skip points needing more memory: e.g. 20G (GiB), 20GB, bytes (default 80 % of "
                 "physical / device memory)");
@@ -171,6 +178,8 @@ int run_chosen(const std::vector<Command>& commands) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // idle OpenMP threads sleep instead of spinning, unless the user chose (docs/measurement.md)
+  noise::reexec_with_passive_wait(argv);
   heap::install_interposer();
   std::signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (one line), not the process
   const std::string cmdline = command_line(argc, argv);
