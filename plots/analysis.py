@@ -47,7 +47,7 @@ NOT_MEASURABLE = "not measurable here"
 NOISY_MARK = "~"
 NOISY_FOOTNOTE = (f"{NOISY_MARK} marks a time from a noisy row: its samples' spread, the context "
                   "switches or the load average stayed above the thresholds of docs/measurement.md "
-                  "(\"Noise and contention\") after the harness re-measured it; the row's warnings "
+                  "(\"Noise and contention\") after its re-measurements; the row's warnings "
                   "say which.")
 
 AXIS_ABBREV = {"batch": "b", "heads": "h", "seq_len": "N", "head_dim": "dh",
