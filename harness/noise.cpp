@@ -218,12 +218,12 @@ void warn_if_busy(int threads) {
     fmt::print(stderr, "attnbench: warning: {}\n", *w);
 }
 
-void reexec_with_passive_wait(char** argv) {
+void reexec_with_short_spin(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  if (setenv("GOMP_SPINCOUNT", kSpinCount, 1) != 0) return;
   execv("/proc/self/exe", argv);
   // still here: the runtime keeps its default, and the environment must say so
-  unsetenv("OMP_WAIT_POLICY");
+  unsetenv("GOMP_SPINCOUNT");
 }
 
 std::string omp_wait_policy() {

@@ -178,8 +178,8 @@ int run_chosen(const std::vector<Command>& commands) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // idle OpenMP threads sleep instead of spinning, unless the user chose (docs/measurement.md)
-  noise::reexec_with_passive_wait(argv);
+  // idle OpenMP threads spin briefly, then sleep, unless the user chose (docs/measurement.md)
+  noise::reexec_with_short_spin(argv);
   heap::install_interposer();
   std::signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (one line), not the process
   const std::string cmdline = command_line(argc, argv);
