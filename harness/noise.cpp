@@ -204,7 +204,8 @@ void check_max_noise(double max_noise) {
 
 std::optional<std::string> busy_machine_warning(double load, int cores, int threads) {
   const Context c{cores, std::max(1, threads), true};
-  if (!(load + double(c.threads) > load_limit(c))) return std::nullopt;
+  const double limit = load_limit(c) - kLoadMargin + kStartLoadMargin;
+  if (!(load + double(c.threads) > limit)) return std::nullopt;
   return fmt::format("the machine is busy: load average {:.2f} on {} cores before the sweep's {} "
                      "thread{} start; timings may be contended (noisy rows are re-measured and "
                      "flagged)",

@@ -28,6 +28,9 @@ constexpr double kMaxIqrOverMedian = 0.15;
 // exceeds max(online cores, the sweep's threads) by more than this margin, that is when the
 // other processes want more than the cores the sweep's threads leave free.
 constexpr double kLoadMargin = 0.5;
+// At the start the load average is the last minute's, of work that may be ending, and holds
+// none of the sweep's threads yet: the warning needs a whole core's worth more than the limit.
+constexpr double kStartLoadMargin = 1.0;
 // Involuntary context switches of the whole process (every thread) per second of samples; a
 // switch costs the point about a scheduler time slice, so 100 a second is ~10 % lost. Fewer
 // than kMinSwitches are never judged (a short point sees one or two by chance).
@@ -151,8 +154,8 @@ void check_retries(int retries);
 void check_max_noise(double max_noise);
 
 // ---- the sweep's start and the OpenMP wait policy --------------------------------------------
-// One line when the load average at the start, plus the sweep's threads, is already over the
-// limit a point is judged against; nullopt on a quiet machine.
+// One line when the load average at the start plus the sweep's threads exceeds
+// max(cores, threads) + kStartLoadMargin; nullopt on a quiet machine.
 std::optional<std::string> busy_machine_warning(double load, int cores, int threads);
 // That line on stderr ("attnbench: warning: ..."), for the load average now.
 void warn_if_busy(int threads);

@@ -290,15 +290,16 @@ TEST_CASE("noise: --retries and --max-noise are checked", "[noise]") {
 }
 
 TEST_CASE("noise: a busy machine is reported at the start, a quiet one not", "[noise]") {
-  // 2 cores, the sweep's 2 threads: any other work beyond half a core contends
-  CHECK_FALSE(noise::busy_machine_warning(0.4, 2, 2));
+  // 2 cores, the sweep's 2 threads: other work of more than a whole core
+  CHECK_FALSE(noise::busy_machine_warning(0.9, 2, 2));
+  CHECK(noise::busy_machine_warning(1.1, 2, 2));
   const auto busy = noise::busy_machine_warning(2.3, 2, 2);
   REQUIRE(busy);
   CHECK(busy->find("load average 2.30 on 2 cores") != std::string::npos);
   CHECK(busy->find('\n') == std::string::npos);
   // one thread leaves a core free
-  CHECK_FALSE(noise::busy_machine_warning(1.4, 2, 1));
-  CHECK(noise::busy_machine_warning(1.6, 2, 1));
+  CHECK_FALSE(noise::busy_machine_warning(1.9, 2, 1));
+  CHECK(noise::busy_machine_warning(2.1, 2, 1));
   CHECK(noise::parse_loadavg("0.52 0.58 0.59 3/456 12345\n") == Approx(0.52));
   CHECK_FALSE(noise::parse_loadavg("x 1 2"));
   CHECK(noise::load_average().value_or(-1) >= 0);
