@@ -127,6 +127,17 @@ std::string changing_option(const SweepArgs& a, const SweepSpec& stored) {
   return "the options given";
 }
 
+// For --extend's record, when settings (timing, limits, threads, L2 policy) change: which
+// rows they apply to.
+std::string settings_note(const SweepSpec& stored, const SweepSpec& asked) {
+  SweepSpec settings_only = asked;
+  settings_only.groups = stored.groups;
+  settings_only.backends = stored.backends;
+  settings_only.vanilla_kernel = stored.vanilla_kernel;
+  if (same_sweep(settings_only, stored)) return "";
+  return " (settings for the points run from now on; rows already in the file keep theirs)";
+}
+
 // --dry-run: the points (or, with --json, the plan the PyTorch peers read) on stdout.
 int print_dry_run(const SweepArgs& a, const SweepSpec& spec, const RunOptions& o,
                   const std::vector<Point>& points, size_t backends, const std::string& cmdline) {
@@ -246,7 +257,7 @@ ResumePlan resume_plan(const SweepArgs& a, const ResultsFile& file) {
     fail_at(a.resume, fmt::format("holds shard {}; --extend would deal the points to the shards "
                                   "anew: extend the merged file, or start new shards",
                                   file.shard));
-  return {extended_sweep(stored, asked), change};
+  return {extended_sweep(stored, asked), change + settings_note(stored, asked)};
 }
 
 RunOptions run_options(const SweepArgs& a, const SweepSpec& spec, int threads) {

@@ -442,8 +442,9 @@ std::vector<std::string> timing_words(const SweepSpec& stored, const SweepSpec& 
     const ojson o = to_json(old), n = to_json(t);
     for (auto f = n.begin(); f != n.end(); ++f)
       if (o[f.key()] != *f)
-        words.push_back(
-            fmt::format("timing {} {} {} -> {}", name, f.key(), o[f.key()].dump(), f->dump()));
+        words.push_back(fmt::format("timing {} {} {} -> {}", name, f.key(),
+                                    number_text(o[f.key()].get<double>()),
+                                    number_text(f->get<double>())));
   }
   return words;
 }
@@ -492,10 +493,7 @@ std::string describe_change(const SweepSpec& stored, const SweepSpec& asked) {
         fmt::format("vanilla kernel {} -> {}", stored.vanilla_kernel, asked.vanilla_kernel));
   const auto settings = setting_words(stored, asked);
   w.insert(w.end(), settings.begin(), settings.end());
-  std::string text = join(w, "; ");
-  if (!settings.empty())
-    text += " (for the points run from now on; rows already in the file keep theirs)";
-  return text;
+  return join(w, "; ");
 }
 
 SweepSpec extended_sweep(const SweepSpec& stored, const SweepSpec& asked) {

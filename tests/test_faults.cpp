@@ -411,6 +411,14 @@ TEST_CASE("resume_plan: the stored sweep, a refusal naming the option, or the ex
   REQUIRE(plan.spec.groups.size() == 2);
   CHECK(plan.spec.groups[1].name == "main+1");
   CHECK(expand(plan.spec, {Backend::cpu}).size() == 2);  // 16 once, 64 added
+  SweepArgs timing;
+  timing.resume = "r.json";
+  timing.extend = true;
+  timing.min_time = 0.01;
+  CHECK(resume_plan(timing, file).change ==
+        "timing cpu min_time_s 0.1 -> 0.01 (settings for the points run from now on; rows "
+        "already in the file keep theirs)");
+  CHECK(resume_plan(timing, file).spec.groups.size() == 1);
   file.shard = "1/2";
   CHECK_THROWS_WITH(resume_plan(again, file),
                     Catch::StartsWith("r.json: holds shard 1/2; --extend"));
