@@ -49,8 +49,15 @@ Command add_sweep(CLI::App& app, SweepArgs& a, const std::string& cmdline) {
   s->add_option("--out", a.out, "results file (default results/<date>-<host>-<preset>.json)");
   s->add_flag("--force", a.force, "replace --out when it exists (else --resume continues it)");
   s->add_option("--resume", a.resume,
-                "continue this results file: points already in it (ok or skipped) are not run "
-                "again, error rows are re-run");
+                "continue this results file with the sweep it stores: points already in it (ok "
+                "or skipped) are not run again, error rows are re-run; options that would change "
+                "the sweep are refused unless --extend");
+  s->add_flag("--extend", a.extend,
+              "with --resume: add the points and settings the other options ask for to the "
+              "stored sweep (recorded in the file's resumes)");
+  s->add_option("--wait", a.wait,
+                "wait up to this many seconds for another run writing the same file (default: "
+                "fail at once, naming it)");
   s->add_option("--shard", a.shard,
                 "run shard I of N (1 <= I <= N) of the expanded points; every point is in exactly "
                 "one shard; join the files with `attnbench merge`");
