@@ -225,6 +225,35 @@ Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
   return c;
 }
 
+namespace {
+
+// The report's last line: regressions, rows judged on medians alone, rows on one side only.
+std::string summary_line(const Comparison& c) {
+  size_t few = 0, only_base = 0, only_new = 0;
+  for (const auto& r : c.rows) {
+    few += r.time_judged_on_median;
+    only_base += r.new_status.empty();
+    only_new += r.base_status.empty();
+  }
+  std::string summary = fmt::format("{} regression{} in {} matched row{} (threshold {:.0f} %, alpha {})",
+                                    c.regressions, c.regressions == 1 ? "" : "s", c.matched,
+                                    c.matched == 1 ? "" : "s", c.options.threshold * 100.0,
+                                    c.options.alpha);
+  if (few)
+    summary += fmt::format("; {} row{} (p marked *) had too few samples for the test to reach "
+                           "alpha and {} judged on the medians alone",
+                           few, few == 1 ? "" : "s", few == 1 ? "was" : "were");
+  if (only_base)
+    summary += fmt::format("; {} row{} of BASE missing from NEW ({})", only_base,
+                           only_base == 1 ? "" : "s",
+                           c.options.require_all ? "regressions under --require-all"
+                                                 : "--require-all would fail on them");
+  if (only_new) summary += fmt::format("; {} row{} only in NEW", only_new, only_new == 1 ? "" : "s");
+  return summary;
+}
+
+}  // namespace
+
 std::string comparison_report(const Comparison& c, bool markdown) {
   std::vector<std::vector<std::string>> cells;
   cells.push_back({"kernel", "backend", "point", "base ms", "new ms", "time", "p", "peak memory",
@@ -286,26 +315,7 @@ std::string comparison_report(const Comparison& c, bool markdown) {
     for (const auto& n : r.notes)
       out += fmt::format("{}{} {} {}: {}\n", markdown ? "- " : "note: ", r.kernel, r.backend,
                          r.point, n);
-  size_t few = 0, only_base = 0, only_new = 0;
-  for (const auto& r : c.rows) {
-    few += r.time_judged_on_median;
-    only_base += r.new_status.empty();
-    only_new += r.base_status.empty();
-  }
-  std::string summary = fmt::format("{} regression{} in {} matched row{} (threshold {:.0f} %, alpha {})",
-                                    c.regressions, c.regressions == 1 ? "" : "s", c.matched,
-                                    c.matched == 1 ? "" : "s", c.options.threshold * 100.0,
-                                    c.options.alpha);
-  if (few)
-    summary += fmt::format("; {} row{} (p marked *) had too few samples for the test to reach "
-                           "alpha and {} judged on the medians alone",
-                           few, few == 1 ? "" : "s", few == 1 ? "was" : "were");
-  if (only_base)
-    summary += fmt::format("; {} row{} of BASE missing from NEW ({})", only_base,
-                           only_base == 1 ? "" : "s",
-                           c.options.require_all ? "regressions under --require-all"
-                                                 : "--require-all would fail on them");
-  if (only_new) summary += fmt::format("; {} row{} only in NEW", only_new, only_new == 1 ? "" : "s");
+  const std::string summary = summary_line(c);
   out += markdown ? "\n**" + summary + "**\n" : summary + "\n";
   return out;
 }
