@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -83,11 +84,25 @@ inline CLI::Option* nonempty_list(CLI::Option* o) {
   return o;
 }
 
+// A first word that is no option must name a subcommand (CLI11 would only say that one is
+// required).
+inline void check_subcommand(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return;
+  std::vector<std::string> known;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name() == argv[1]) return;
+    known.push_back(sub->get_name());
+  }
+  fail_at(fmt::format("'{}'", argv[1]),
+          fmt::format("not a subcommand (known: {})", join(known)));
+}
+
 // Parses the command line. nullopt: go on and run; otherwise the exit status: 0 after --help,
 // 2 after any error of the command line (unknown option, missing or bad value), printed as
 // "<tool>: error: <one line>".
 inline std::optional<int> parse(CLI::App& app, int argc, char** argv, const char* tool) {
   try {
+    check_subcommand(app, argc, argv);
     app.parse(argc, argv);
     return std::nullopt;
   } catch (const CLI::ParseError& e) {
