@@ -29,14 +29,16 @@ std::optional<double> parse_number(const std::string& s) {
   return v;
 }
 
-std::string IntRange::words() const {
-  return fmt::format("a whole number in [{}, {}]", lo, hi);
+std::string IntRange::interval() const { return fmt::format("[{}, {}]", lo, hi); }
+
+std::string IntRange::words() const { return "a whole number in " + interval(); }
+
+std::string RealRange::interval() const {
+  return fmt::format("{}{}, {}{}", open_lo ? "(" : "[", number_text(lo), number_text(hi),
+                     open_hi ? ")" : "]");
 }
 
-std::string RealRange::words() const {
-  return fmt::format("a number in {}{}, {}{}", open_lo ? "(" : "[", number_text(lo),
-                     number_text(hi), open_hi ? ")" : "]");
-}
+std::string RealRange::words() const { return "a number in " + interval(); }
 
 int64_t whole_in(double v, const IntRange& r, const std::string& where) {
   // the comparisons come before the cast, so an out-of-range double is never converted

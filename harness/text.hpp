@@ -19,12 +19,14 @@ std::optional<double> parse_number(const std::string& s);
 // The values an option or a file field accepts, in words for its error message.
 struct IntRange {
   int64_t lo, hi;
-  std::string words() const;  // "a whole number in [1, 1000000]"
+  std::string interval() const;  // "[1, 1000000]"
+  std::string words() const;     // "a whole number in [1, 1000000]"
 };
 struct RealRange {
   double lo, hi;
   bool open_lo = false, open_hi = false;  // (lo, ...: lo itself is refused
-  std::string words() const;  // "a number in (0, 1)"
+  std::string interval() const;  // "(0, 1)"
+  std::string words() const;     // "a number in (0, 1)"
 };
 // `v` when it is a whole number within `r`; otherwise InvalidProblem("<where>: <v> is not
 // <r.words()>"). For numbers that are counts: never truncated, never cast out of range.

@@ -32,7 +32,7 @@ inline CLI::Option* whole(CLI::Option* o, const IntRange& r) {
         s = std::to_string(parse_integer(s, r, name));
         return std::string();
       },
-      fmt::format("INT in [{}, {}]", r.lo, r.hi)));
+      "in " + r.interval()));
   return o;
 }
 
@@ -44,7 +44,7 @@ inline CLI::Option* real(CLI::Option* o, const RealRange& r) {
         s = fmt::format("{}", parse_real(s, r, name));
         return std::string();
       },
-      r.words()));
+      "in " + r.interval()));
   return o;
 }
 
