@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "file_io.hpp"
 #include "text.hpp"
 
 namespace attnbench {
@@ -49,17 +50,17 @@ Timing parse_timing(const ojson& j, Timing t, const std::string& where) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     if (k == "cpu" || k == "cuda") continue;
-    if (!it->is_number()) fail_at(where, fmt::format("timing.{} must be a number", k));
+    const std::string field = fmt::format("{}: timing.{}", where, k);
+    if (!it->is_number()) fail_at(field, "must be a number");
     const double v = it->get<double>();
-    if (v < 0) fail_at(where, fmt::format("timing.{} must be >= 0", k));
     if (k == "warmup")
-      t.warmup = int(v);
+      t.warmup = int(whole_in(v, kWarmupRange, field));
     else if (k == "min_reps")
-      t.min_reps = std::max(1, int(v));
+      t.min_reps = int(whole_in(v, kRepsRange, field));
     else if (k == "max_reps")
-      t.max_reps = std::max(1, int(v));
+      t.max_reps = int(whole_in(v, kRepsRange, field));
     else if (k == "min_time_s")
-      t.min_time_s = v;
+      t.min_time_s = real_in(v, kMinTimeRange, field);
     else
       fail_at(where, fmt::format("timing: unknown key '{}' (known: warmup, min_reps, max_reps, "
                                  "min_time_s, cpu, cuda)",
@@ -104,10 +105,13 @@ AxisList parse_axes(const ojson& j, const std::string& where) {
 
 std::vector<std::string> parse_names(const ojson& j, const char* what, const std::string& where) {
   std::vector<std::string> v;
+  if (j.is_string() && j.get<std::string>().empty())
+    fail_at(where, fmt::format("'{}' is empty", what));
   if (j.is_string()) return {j.get<std::string>()};
   if (!j.is_array()) fail_at(where, fmt::format("'{}' must be a list of names", what));
   for (const auto& x : j) {
     if (!x.is_string()) fail_at(where, fmt::format("'{}' must be a list of names", what));
+    if (x.get<std::string>().empty()) fail_at(where, fmt::format("'{}' holds an empty name", what));
     v.push_back(x.get<std::string>());
   }
   if (v.empty()) fail_at(where, fmt::format("'{}' is empty", what));
@@ -152,6 +156,7 @@ void parse_top_key(SweepSpec& s, TopLevel& top, const std::string& key, const oj
                    const std::string& name) {
   if (key == "name") {
     s.name = parse_string(v, "name", name);
+    if (s.name.empty()) fail_at(name, "'name' is empty");
   } else if (key == "description") {
     s.description = parse_string(v, "description", name);
   } else if (key == "kernels") {
@@ -164,17 +169,17 @@ void parse_top_key(SweepSpec& s, TopLevel& top, const std::string& key, const oj
   } else if (key == "vanilla_kernel") {
     s.vanilla_kernel = parse_string(v, "vanilla_kernel", name);
   } else if (key == "max_point_seconds") {
-    if (!v.is_number() || v.get<double>() < 0)
-      fail_at(name, "'max_point_seconds' must be a number >= 0");
-    s.max_point_seconds = v.get<double>();
+    const std::string field = name + ": max_point_seconds";
+    if (!v.is_number()) fail_at(field, "must be a number");
+    s.max_point_seconds = real_in(v.get<double>(), kPointSecondsRange, field);
   } else if (key == "threads") {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 1 << 20)
-      fail_at(name, "'threads' must be an integer >= 0 (0 = every core)");
-    s.threads = v.get<int>();
+    const std::string field = name + ": threads";
+    if (!v.is_number()) fail_at(field, "must be a whole number (0 = every core)");
+    s.threads = int(whole_in(v.get<double>(), IntRange{0, 1 << 20}, field));
   } else if (key == "memory_limit") {
-    if (!v.is_number() || !(v.get<double>() >= 0) || v.get<double>() > 1e18)
-      fail_at(name, "'memory_limit' must be a number of bytes >= 0 (0 = 80 % of the memory)");
-    s.memory_limit = size_t(v.get<double>());
+    const std::string field = name + ": memory_limit";
+    if (!v.is_number()) fail_at(field, "must be a number of bytes (0 = 80 % of the memory)");
+    s.memory_limit = size_t(whole_in(v.get<double>(), IntRange{0, int64_t(1) << 60}, field));
   } else if (key == "cuda_cache") {
     const std::string c = parse_string(v, "cuda_cache", name);
     if (c != "cold" && c != "warm") fail_at(name, "'cuda_cache' must be \"cold\" or \"warm\"");
@@ -301,13 +306,12 @@ SweepSpec parse_sweep(const ojson& j, const std::string& name) {
 }
 
 SweepSpec load_sweep_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail_at(path, "cannot open the sweep file");
+  const std::string text = file_io::read_regular(path, file_io::kMaxJsonInputBytes, "a sweep file");
   ojson j;
   try {
-    j = ojson::parse(in, nullptr, true, /*ignore_comments=*/true);
+    j = ojson::parse(text, nullptr, true, /*ignore_comments=*/true);
   } catch (const ojson::parse_error& e) {
-    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", one_line(e.what())));
   }
   return parse_sweep(j, path);
 }
@@ -350,8 +354,14 @@ std::pair<std::string, AxisValues> parse_axis_override(const std::string& text) 
     fail_at(where, "expected name=value[,value...], e.g. seq_len=512,1024");
   const std::string name = text.substr(0, eq);
   if (!is_axis(name)) fail_at(where, fmt::format("unknown axis '{}' (known: {})", name, known_axes()));
+  const std::string list = text.substr(eq + 1);
+  if (list.empty())
+    fail_at(where, fmt::format("axis {} has no values (e.g. {}=512,1024)", name, name));
   AxisValues vals;
-  for (const auto& v : split(text.substr(eq + 1), ',')) vals.push_back(axis_value_text(name, v, where));
+  for (const auto& v : split(list, ',')) {
+    if (v.empty()) fail_at(where, fmt::format("axis {}: an empty value in '{}'", name, list));
+    vals.push_back(axis_value_text(name, v, where));
+  }
   check_axis_values(name, vals, where);
   return {name, vals};
 }

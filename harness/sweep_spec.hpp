@@ -10,6 +10,7 @@
 
 #include "backend.hpp"
 #include "results.hpp"
+#include "text.hpp"
 
 namespace attnbench {
 
@@ -20,6 +21,11 @@ struct Timing {
   int max_reps = 1000;      // never more samples than this
 };
 Timing default_timing(Backend b);
+// What the timing fields and the time limit accept, in a sweep file and on the command line.
+inline const IntRange kWarmupRange{0, 1000000};
+inline const IntRange kRepsRange{1, 1000000};            // min_reps and max_reps
+inline const RealRange kMinTimeRange{0, 86400};          // seconds: up to a day per point
+inline const RealRange kPointSecondsRange{0, 604800};    // max_point_seconds: up to a week
 ojson to_json(const Timing& t);
 
 // Axes: the shape axes every kernel reads (problem.hpp, shape_axes()), and every method
