@@ -9,6 +9,7 @@
 
 #include "errors.hpp"
 #include "stats.hpp"
+#include "text.hpp"
 
 namespace attnbench {
 
@@ -81,16 +82,24 @@ void judge_time(const TimeStats& b, const TimeStats& n, const CompareOptions& o,
   rc.time_improved = significant && *rc.time_ratio < 1.0 - o.threshold;
 }
 
+// The bound a row's correctness error is judged against: its own correctness_tolerance (its
+// precision's, at its N; schema 2 rows carry it), else float32's constant (older rows).
+double row_tolerance(const Row& r) {
+  return r.correctness_tolerance.value_or(kCorrectnessTolerance);
+}
+
 void judge_memory_and_accuracy(const Row& b, const Row& n, const CompareOptions& o,
                                RowComparison& rc) {
   const double bp = double(b.memory.peak_bytes()), np = double(n.memory.peak_bytes());
   rc.memory_regressed = np > bp * (1.0 + o.threshold);
   rc.memory_improved = np < bp * (1.0 - o.threshold);
-  if (n.correctness_rel_l2 && *n.correctness_rel_l2 > kCorrectnessTolerance &&
+  const double tolerance = row_tolerance(n);
+  if (n.correctness_rel_l2 && *n.correctness_rel_l2 > tolerance &&
       (!b.correctness_rel_l2 || *n.correctness_rel_l2 > 10.0 * *b.correctness_rel_l2)) {
     rc.accuracy_regressed = true;
-    rc.notes.push_back(fmt::format("correctness {} is above the float32 tolerance {:.0e}",
-                                   sci(n.correctness_rel_l2), kCorrectnessTolerance));
+    rc.notes.push_back(fmt::format("correctness {} is above the row's {} tolerance {:.1e}",
+                                   sci(n.correctness_rel_l2), precision_name(n.problem.precision),
+                                   tolerance));
   }
   if (b.approx_rel_l2 && n.approx_rel_l2 &&
       *n.approx_rel_l2 > *b.approx_rel_l2 * (1.0 + o.threshold) + 1e-6) {
@@ -140,23 +149,15 @@ std::string RowComparison::verdict() const {
 }
 
 double parse_fraction(const std::string& text, const std::string& option) {
-  std::string t = text;
-  const bool percent = !t.empty() && t.back() == '%';
-  if (percent) t.pop_back();
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(t, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (t.empty() || used != t.size() || !std::isfinite(v) || v < 0)
+  const bool percent = !text.empty() && text.back() == '%';
+  const auto v = parse_number(percent ? text.substr(0, text.size() - 1) : text);
+  if (!v || *v < 0)
     fail_at(fmt::format("{} {}", option, text), "expected a fraction (0.1) or a percentage (10%)");
-  if (percent) v /= 100.0;
-  if (v >= 1.0 && !percent)
+  if (percent) return *v / 100.0;
+  if (*v >= 1.0)
     fail_at(fmt::format("{} {}", option, text),
             "give a fraction below 1 (0.1) or a percentage (10%)");
-  return v;
+  return *v;
 }
 
 void check_time_samples(const ResultsFile& f, const std::string& name) {
@@ -167,6 +168,10 @@ void check_time_samples(const ResultsFile& f, const std::string& name) {
                                           backend_name(r.backend), point_words(r));
     if (auto [it, added] = seen.emplace(row_key(r), i); !added)
       throw InvalidProblem(fmt::format("{}: the same point as row {}", where, it->second));
+    if (r.correctness_tolerance && !(std::isfinite(*r.correctness_tolerance) &&
+                                     *r.correctness_tolerance > 0))
+      throw InvalidProblem(fmt::format("{}: correctness_tolerance {} is not positive and finite",
+                                       where, *r.correctness_tolerance));
     if (!r.time) {
       if (r.status == "ok") throw InvalidProblem(where + ": status ok without a time");
       continue;
@@ -219,6 +224,35 @@ Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
   }
   return c;
 }
+
+namespace {
+
+// The report's last line: regressions, rows judged on medians alone, rows on one side only.
+std::string summary_line(const Comparison& c) {
+  size_t few = 0, only_base = 0, only_new = 0;
+  for (const auto& r : c.rows) {
+    few += r.time_judged_on_median;
+    only_base += r.new_status.empty();
+    only_new += r.base_status.empty();
+  }
+  std::string summary = fmt::format("{} regression{} in {} matched row{} (threshold {:.0f} %, alpha {})",
+                                    c.regressions, c.regressions == 1 ? "" : "s", c.matched,
+                                    c.matched == 1 ? "" : "s", c.options.threshold * 100.0,
+                                    c.options.alpha);
+  if (few)
+    summary += fmt::format("; {} row{} (p marked *) had too few samples for the test to reach "
+                           "alpha and {} judged on the medians alone",
+                           few, few == 1 ? "" : "s", few == 1 ? "was" : "were");
+  if (only_base)
+    summary += fmt::format("; {} row{} of BASE missing from NEW ({})", only_base,
+                           only_base == 1 ? "" : "s",
+                           c.options.require_all ? "regressions under --require-all"
+                                                 : "--require-all would fail on them");
+  if (only_new) summary += fmt::format("; {} row{} only in NEW", only_new, only_new == 1 ? "" : "s");
+  return summary;
+}
+
+}  // namespace
 
 std::string comparison_report(const Comparison& c, bool markdown) {
   std::vector<std::vector<std::string>> cells;
@@ -281,26 +315,7 @@ std::string comparison_report(const Comparison& c, bool markdown) {
     for (const auto& n : r.notes)
       out += fmt::format("{}{} {} {}: {}\n", markdown ? "- " : "note: ", r.kernel, r.backend,
                          r.point, n);
-  size_t few = 0, only_base = 0, only_new = 0;
-  for (const auto& r : c.rows) {
-    few += r.time_judged_on_median;
-    only_base += r.new_status.empty();
-    only_new += r.base_status.empty();
-  }
-  std::string summary = fmt::format("{} regression{} in {} matched row{} (threshold {:.0f} %, alpha {})",
-                                    c.regressions, c.regressions == 1 ? "" : "s", c.matched,
-                                    c.matched == 1 ? "" : "s", c.options.threshold * 100.0,
-                                    c.options.alpha);
-  if (few)
-    summary += fmt::format("; {} row{} (p marked *) had too few samples for the test to reach "
-                           "alpha and {} judged on the medians alone",
-                           few, few == 1 ? "" : "s", few == 1 ? "was" : "were");
-  if (only_base)
-    summary += fmt::format("; {} row{} of BASE missing from NEW ({})", only_base,
-                           only_base == 1 ? "" : "s",
-                           c.options.require_all ? "regressions under --require-all"
-                                                 : "--require-all would fail on them");
-  if (only_new) summary += fmt::format("; {} row{} only in NEW", only_new, only_new == 1 ? "" : "s");
+  const std::string summary = summary_line(c);
   out += markdown ? "\n**" + summary + "**\n" : summary + "\n";
   return out;
 }

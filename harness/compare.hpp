@@ -1,6 +1,7 @@
 // `attnbench compare BASE NEW`: rows matched by kernel, backend and axes; time change judged
-// with a Mann-Whitney U test over the samples, memory change exact, accuracy change against
-// the tolerances of docs/methods.md section 5. Used by CI performance gates too.
+// with a Mann-Whitney U test over the samples, memory change exact, a row's correctness error
+// against its own correctness_tolerance (its precision's at its N; docs/methods.md section 5).
+// Used by CI performance gates too.
 #pragma once
 
 #include <optional>
@@ -19,7 +20,8 @@ struct CompareOptions {
 };
 
 // float32 rounding level: a correctness error above it is a failed kernel
-// (docs/methods.md section 5).
+// (docs/methods.md section 5). Only for rows without their own correctness_tolerance (files
+// of schema 1); every other row is judged against its own.
 constexpr double kCorrectnessTolerance = 1e-4;
 
 struct RowComparison {
@@ -60,7 +62,8 @@ Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
                            const CompareOptions& o = {});
 // Each row's stored median, min, max, p25, p75, mean and count must be those of its samples
 // (within the samples' nanosecond rounding), every sample positive and finite, every ok row
-// timed, and no point stored twice. Throws InvalidProblem("<name>: row <i> (<point>): ...").
+// timed, a stored correctness_tolerance positive, and no point stored twice. Throws
+// InvalidProblem("<name>: row <i> (<point>): ...").
 void check_time_samples(const ResultsFile& f, const std::string& name);
 // A fixed-width table, or a Markdown table for a CI comment.
 std::string comparison_report(const Comparison& c, bool markdown);

@@ -13,6 +13,7 @@
 #include "backend.hpp"
 #include "errors.hpp"
 #include "npy.hpp"
+#include "point_policy.hpp"
 #include "text.hpp"
 
 namespace attnbench {
@@ -38,7 +39,8 @@ Loaded load(const std::string& dir, const std::string& file, size_t rank,
             std::initializer_list<const char*> dtypes, const char* layout) {
   Loaded l;
   l.path = (std::filesystem::path(dir) / file).string();
-  if (!std::filesystem::exists(l.path))
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(l.path, ec)))
     fail_at(l.path, fmt::format("missing (expected {})", layout));
   l.a = npy::read(l.path);
   bool ok = false;
@@ -211,7 +213,10 @@ void load_probs(EvalLoad& l) {
 void load_projections(EvalLoad& l) {
   const char* files[3] = {"wq.npy", "wk.npy", "wv.npy"};
   int present = 0;
-  for (const char* file : files) present += std::filesystem::exists(std::filesystem::path(l.dir) / file);
+  std::error_code ec;
+  for (const char* file : files)
+    present += std::filesystem::exists(
+        std::filesystem::symlink_status(std::filesystem::path(l.dir) / file, ec));
   if (present != 0 && present != 3)
     fail_at(l.dir, fmt::format("give all of wq.npy, wk.npy and wv.npy or none of them (found {} of 3)",
                                present));
@@ -268,7 +273,9 @@ void finish_problem(EvalLoad& l, std::optional<bool> causal) {
 
 EvalInputs load_eval_inputs(const Kernel& k, const std::string& dir, std::optional<bool> causal,
                             const std::vector<std::pair<std::string, double>>& params) {
-  if (!std::filesystem::is_directory(dir))
+  std::error_code ec;
+  if (dir.empty()) fail_at("--inputs", "an empty path (give the folder holding the .npy files)");
+  if (!std::filesystem::is_directory(dir, ec))
     fail_at(dir, "not a directory (--inputs takes the folder holding the .npy files)");
   EvalLoad l{k, dir, params, {}, {}};
   l.r.problem = with_defaults(k, l.r.problem);
@@ -285,10 +292,46 @@ EvalInputs load_eval_inputs(const Kernel& k, const std::string& dir, std::option
   return std::move(l.r);
 }
 
+namespace {
+
+// The memory limit eval runs under, as a sweep's: --memory-limit, else 80 % of the memory.
+RunOptions memory_options(const EvalOptions& o) {
+  RunOptions ro;
+  ro.host_memory_limit = o.memory_limit;
+  ro.device_memory_limit = o.memory_limit;
+  return ro;
+}
+
+// The input files together must fit the host limit before any of them is read.
+void check_files_fit(const Kernel& k, const EvalOptions& o) {
+  const RunOptions ro = memory_options(o);
+  const double limit = ro.host_memory_limit ? double(ro.host_memory_limit)
+                                            : 0.8 * double(backend_memory_bytes(Backend::cpu));
+  double bytes = 0;
+  for (const auto& [file, layout] : eval_input_files(k)) {
+    std::error_code ec;
+    const auto path = std::filesystem::path(o.inputs_dir) / file;
+    if (!std::filesystem::is_regular_file(path, ec)) continue;  // load() names what is wrong
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec) bytes += double(size);
+  }
+  if (bytes > limit)
+    fail_at(o.inputs_dir,
+            fmt::format("the input files hold {}, more than the memory limit {} (--memory-limit)",
+                        format_bytes(bytes), format_bytes(limit)));
+}
+
+}  // namespace
+
 EvalResult run_eval(const EvalOptions& o) {
   const Kernel& k = Registry::instance().get(o.kernel, o.backend);
+  check_files_fit(k, o);
   EvalInputs ei = load_eval_inputs(k, o.inputs_dir, o.causal, o.params);
   const Problem& p = ei.problem;
+  // the point's declared peak against the limit, as a sweep would skip it, before allocating
+  if (const auto why = memory_skip_reason(k, p, o.backend, memory_options(o)))
+    fail_at(k.info().name, fmt::format("{} does not fit the memory limit: {} (--memory-limit)",
+                                       describe(p), *why));
   EvalResult r;
   r.kernel = &k;
   r.problem = p;

@@ -44,9 +44,12 @@ struct EvalOptions {
   std::string output_path;            // "" = do not write
   std::optional<bool> causal;
   std::vector<std::pair<std::string, double>> params;
+  size_t memory_limit = 0;            // bytes; 0 = 80 % of physical / device memory (as sweep)
 };
-// Loads, runs once on the backend (through the backend runner), checks sampled rows against
-// the float64 reference, writes the output .npy. Throws InvalidProblem (one line).
+// Loads (the files' sizes checked against the memory limit first), checks the point's declared
+// peak against the memory limit as a sweep does, runs once on the backend (through the backend
+// runner), checks sampled rows against the float64 reference, writes the output .npy. Throws
+// InvalidProblem (one line).
 EvalResult run_eval(const EvalOptions& o);
 
 // "key=value" of --param; throws InvalidProblem.

@@ -10,6 +10,7 @@
 
 #include "attnbench/reference.hpp"
 #include "errors.hpp"
+#include "file_io.hpp"
 #include "inputs.hpp"
 #include "npy.hpp"
 
@@ -112,11 +113,40 @@ Point export_point(const std::string& kernel, const std::vector<std::string>& ax
   return points.front();
 }
 
+namespace {
+
+// The folder export writes into: an existing folder, or created with its parents.
+void make_out_folder(const std::string& dir) {
+  const std::string where = "--out " + dir;
+  if (dir.empty()) fail_at("--out", "an empty path");
+  std::error_code ec;
+  const auto st = std::filesystem::status(dir, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_directory(st))
+    fail_at(where, "is not a folder (export writes several files into a folder)");
+  std::filesystem::create_directories(dir, ec);
+  if (ec) fail_at(where, fmt::format("cannot create the folder ({})", ec.message()));
+}
+
+// The inputs and the reference export holds in memory must fit 80 % of it, before either is
+// allocated (a sweep would skip such a point).
+void check_export_fits(const Point& pt) {
+  const Problem& p = pt.problem;
+  const double bytes = double(input_sizes(p, pt.kernel->info().inputs).bytes()) +
+                       double(correctness_rows(p).size()) * double(p.head_dim) * sizeof(double);
+  const double limit = 0.8 * double(backend_memory_bytes(Backend::cpu));
+  if (bytes > limit)
+    fail_at("export", fmt::format("{} needs {} for its inputs, more than 80 % of memory ({})",
+                                  pt.describe(), format_bytes(bytes), format_bytes(limit)));
+}
+
+}  // namespace
+
 std::vector<std::string> export_point_files(const Point& pt, const std::string& dir) {
   const Kernel& k = *pt.kernel;
   const Problem& p = pt.problem;
   k.validate(p);
-  std::filesystem::create_directories(dir);
+  check_export_fits(pt);
+  make_out_folder(dir);
   const auto path = [&](const std::string& f) { return (std::filesystem::path(dir) / f).string(); };
   std::vector<std::string> files;
 
@@ -142,7 +172,7 @@ std::vector<std::string> export_point_files(const Point& pt, const std::string& 
                        {"outputs_bytes", output_bytes(p)},
                        {"seed", p.seed},
                        {"files", files}};
-  std::ofstream(path("point.json")) << point.dump(2) << "\n";
+  file_io::write_atomic(path("point.json"), point.dump(2) + "\n");
   files.push_back("point.json");
   return files;
 }

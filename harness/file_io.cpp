@@ -259,4 +259,47 @@ RunLock::~RunLock() {
   ::close(fd_);
 }
 
+// ---- reading -----------------------------------------------------------------------------
+
+int open_regular(const std::string& path, size_t& size, const char* what) {
+  if (path.empty()) fail("input", fmt::format("an empty path where {} belongs", what));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) fail(path, fmt::format("is {}, not {}", file_kind(st.st_mode), what));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "changed while being opened (no longer a regular file)");
+  }
+  size = size_t(st.st_size);
+  return fd;
+}
+
+std::string read_regular(const std::string& path, size_t max_bytes, const char* what) {
+  size_t size = 0;
+  const int fd = open_regular(path, size, what);
+  if (size > max_bytes) {
+    ::close(fd);
+    fail(path, fmt::format("is {} bytes, too large for {} (at most {} bytes)", size, what,
+                           max_bytes));
+  }
+  std::string text(size, '\0');
+  size_t got = 0;
+  while (got < size) {
+    const ssize_t n = ::pread(fd, text.data() + got, size - got, off_t(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      fail(path, n == 0 ? "read error (the file shrank while being read)"
+                        : fmt::format("read error ({})", std::strerror(err)));
+    }
+    got += size_t(n);
+  }
+  ::close(fd);
+  return text;
+}
+
 }  // namespace attnbench::file_io

@@ -82,4 +82,17 @@ std::string lock_path(const std::string& target);
 // "a folder", "a FIFO", "a character device", ... for messages.
 const char* file_kind(mode_t mode);
 
+// ---- reading the files the tools are given ---------------------------------------------------
+
+// Opens an input file for reading: `path` must be a regular file (stat first, so a FIFO or
+// device is never opened; O_NONBLOCK and fstat of what was opened, so one swapped in cannot
+// block either). `what` names what belongs there ("a .npy file"). Sets `size`; returns the
+// descriptor. InvalidProblem("<path>: is a folder, not a .npy file"), "cannot open (...)".
+int open_regular(const std::string& path, size_t& size, const char* what);
+// The whole of a text input file (results file, sweep file, baseline), refused without
+// reading when it is not a regular file or is larger than `max_bytes`.
+std::string read_regular(const std::string& path, size_t max_bytes, const char* what);
+// The largest JSON input read whole: parsing takes several times the text in memory.
+constexpr size_t kMaxJsonInputBytes = size_t(256) << 20;
+
 }  // namespace attnbench::file_io

@@ -13,8 +13,10 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "file_io.hpp"
 #include "stats.hpp"
 #include "sysinfo.hpp"
+#include "text.hpp"
 
 namespace attnbench::gates {
 
@@ -680,12 +682,11 @@ TimeRun time_run_from_json(const ojson& j, const std::string& where) {
 }
 
 ojson read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail_at(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  const std::string text = file_io::read_regular(path, file_io::kMaxJsonInputBytes, "a baseline");
   try {
-    return ojson::parse(in);
+    return ojson::parse(text);
   } catch (const ojson::parse_error& e) {
-    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", one_line(e.what())));
   }
 }
 

@@ -8,12 +8,6 @@
 namespace attnbench {
 
 namespace {
-uint64_t mix(uint64_t x) {  // splitmix64 finalizer
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 constexpr uint32_t kPoisonBits = 0x7fa5a5a5u;  // a quiet NaN with a fixed payload
 
 enum Stream : uint64_t { kQ = 1, kK, kV, kCodebooks, kWq, kWk, kWv, kProbs, kConv, kItems, kCodes };
@@ -70,18 +64,6 @@ void fill_probs(HostInputs& h, const Problem& p, uint64_t seed) {
 
 
 }  // namespace
-
-double counter_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
-  const uint64_t h = mix(mix(seed ^ (stream * 0xd1b54a32d192ed03ULL)) ^ index);
-  return double(h >> 11) * 0x1.0p-53;
-}
-
-double counter_normal(uint64_t seed, uint64_t stream, uint64_t index) {
-  // Box-Muller on two independent uniforms derived from the same counter.
-  const double u1 = counter_uniform(seed, stream, 2 * index) + 0x1.0p-54;
-  const double u2 = counter_uniform(seed, stream, 2 * index + 1);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
 
 Inputs HostInputs::view() const {
   Inputs in;

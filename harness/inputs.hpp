@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnbench/counter_rng.hpp"
 #include "attnbench/kernel.hpp"
 
 namespace attnbench {
@@ -30,9 +31,13 @@ HostInputs make_inputs(const Problem& p, unsigned input_flags, uint64_t seed);
 // Rounds every float tensor to `precision` (fp32: unchanged).
 void round_to_precision(HostInputs& h, Precision precision);
 
-// Standard normal / uniform [0, 1) values from a counter-based generator.
-double counter_normal(uint64_t seed, uint64_t stream, uint64_t index);
-double counter_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+// Standard normal / uniform [0, 1) values: the counter generator's frozen `inputs` derivation.
+inline double counter_normal(uint64_t seed, uint64_t stream, uint64_t index) {
+  return rng::inputs_normal(seed, stream, index);
+}
+inline double counter_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
+  return rng::inputs_uniform(seed, stream, index);
+}
 
 // Fills `out` with a float value that no kernel produces by accident (a signalling pattern:
 // NaN with a recognisable payload), so unwritten output elements are detected.

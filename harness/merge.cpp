@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "file_io.hpp"
 #include "sweep_spec.hpp"
 #include "sysinfo.hpp"
 #include "text.hpp"
@@ -147,8 +148,11 @@ MergeResult merge_results(const std::vector<ResultsFile>& files, const std::vect
 
 int run_merge_command(const std::vector<std::string>& inputs, const std::string& out,
                       const std::string& command_line) {
-  if (std::filesystem::exists(out))  // before reading: the check again comes when writing
+  // before reading: a folder, FIFO or missing folder is refused, an existing file too (the
+  // check comes again when writing)
+  if (file_io::check_output_target(out, "--out").exists)
     fail_at(out, "exists; merge never overwrites a file (give another --out)");
+  if (inputs.empty()) fail_at("merge", "no files to merge");
   std::vector<ResultsFile> files;
   for (const auto& path : inputs) files.push_back(read_results(path));
   const MergeResult m = merge_results(files, inputs, command_line);

@@ -1,7 +1,5 @@
 #include "npy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -177,22 +175,6 @@ void check_data_size(const Array& a, size_t want, size_t have, const std::string
                            shape_str(a.shape)));
 }
 
-// Opens a regular file for reading. stat first, so a FIFO or device is never opened; then
-// O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and fstat of what was opened.
-int open_regular(const std::string& path, size_t& size) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
-  if (!S_ISREG(st.st_mode)) fail(path, fmt::format("is {}, not a .npy file", file_io::file_kind(st.st_mode)));
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(path, "changed while being opened (no longer a regular file)");
-  }
-  size = size_t(st.st_size);
-  return fd;
-}
-
 struct Fd {
   int fd;
   ~Fd() { ::close(fd); }
@@ -241,7 +223,7 @@ Array parse(const std::vector<unsigned char>& bytes, const std::string& name) {
 
 Array read(const std::string& path) {
   size_t size = 0;
-  const Fd f{open_regular(path, size)};
+  const Fd f{file_io::open_regular(path, size, "a .npy file")};
   unsigned char prefix[12] = {};
   const size_t got = std::min(size, sizeof prefix);
   read_exact(f.fd, prefix, got, 0, path);

@@ -241,29 +241,6 @@ double expected_point_seconds(const Point& pt, const RunOptions& o, const DoneIn
 
 // ---- --memory-limit --------------------------------------------------------------------------
 
-size_t parse_bytes(const std::string& text) {
-  const std::string where = "--memory-limit " + text;
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    fail_at(where, "expected a size such as 20G, 512M or 1500000000");
-  }
-  std::string unit = text.substr(used);
-  unit.erase(0, unit.find_first_not_of(' '));
-  double mult = 0;
-  const std::pair<const char*, double> units[] = {
-      {"", 1},        {"B", 1},          {"K", 1024.0},      {"KiB", 1024.0},
-      {"kB", 1e3},    {"KB", 1e3},       {"M", 1048576.0},   {"MiB", 1048576.0},
-      {"MB", 1e6},    {"G", 1073741824.0}, {"GiB", 1073741824.0}, {"GB", 1e9},
-      {"T", 1099511627776.0}, {"TiB", 1099511627776.0}, {"TB", 1e12}};
-  for (const auto& [u, m] : units)
-    if (unit == u) mult = m;
-  if (mult == 0)
-    fail_at(where, fmt::format("unknown unit '{}' (use K, M, G, T, KiB.. or kB, MB, GB, TB)", unit));
-  if (!std::isfinite(v) || v <= 0) fail_at(where, "the limit must be positive");
-  return size_t(v * mult);
-}
+size_t parse_bytes(const std::string& text) { return parse_size(text, "--memory-limit"); }
 
 }  // namespace attnbench

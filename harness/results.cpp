@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +16,7 @@
 
 #include "errors.hpp"
 #include "file_io.hpp"
+#include "text.hpp"
 
 namespace attnbench {
 
@@ -55,16 +57,28 @@ std::optional<double> get_opt_number(const ojson& j, const char* key, const std:
   if (!it->is_number()) fail_at(where, fmt::format("field '{}' must be a number or null", key));
   return it->get<double>();
 }
-size_t get_bytes(const ojson& j, const char* key, const std::string& where) {
-  const double v = get_number(j, key, where);
-  if (v < 0) fail_at(where, fmt::format("field '{}' must be >= 0", key));
-  return size_t(v);
+// Integer fields are whole numbers within their type's range: never truncated, never cast
+// out of range.
+const IntRange kByteField{0, int64_t(1) << 53};  // up to 2^53: every such integer is a double
+const IntRange kIntField{INT32_MIN, INT32_MAX};
+const IntRange kCountField{-(int64_t(1) << 53), int64_t(1) << 53};
+std::string field_where(const std::string& where, const char* key) {
+  return fmt::format("{}: field '{}'", where, key);
 }
-int64_t get_int_or(const ojson& j, const char* key, int64_t def, const std::string& where) {
+size_t get_bytes(const ojson& j, const char* key, const std::string& where) {
+  return size_t(whole_in(get_number(j, key, where), kByteField, field_where(where, key)));
+}
+std::optional<size_t> get_opt_bytes(const ojson& j, const char* key, const std::string& where) {
+  const auto v = get_opt_number(j, key, where);
+  if (!v) return std::nullopt;
+  return size_t(whole_in(*v, kByteField, field_where(where, key)));
+}
+int64_t get_int_or(const ojson& j, const char* key, int64_t def, const std::string& where,
+                   const IntRange& range = kCountField) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
   if (!it->is_number()) fail_at(where, fmt::format("field '{}' must be a number", key));
-  return it->get<int64_t>();
+  return whole_in(it->get<double>(), range, field_where(where, key));
 }
 
 // A row of a kernel this build knows may only carry parameters that kernel declares; rows of
@@ -322,22 +336,22 @@ NoiseFigures noise_from_json(const ojson& j, const std::string& where) {
   n.involuntary_switches = get_int_or(j, "involuntary_switches", 0, where);
   n.load_before = get_opt_number(j, "load_before", where).value_or(0);
   n.load_after = get_opt_number(j, "load_after", where).value_or(0);
-  n.retries = int(get_int_or(j, "retries", 0, where));
+  n.retries = int(get_int_or(j, "retries", 0, where, kIntField));
   return n;
 }
 
 GpuInfo gpu_info_from_json(const ojson& j, const std::string& where) {
   GpuInfo g;
   g.name = get_string_or(j, "name", "");
-  g.memory_bytes = size_t(get_int_or(j, "memory_bytes", 0, where));
+  g.memory_bytes = size_t(get_int_or(j, "memory_bytes", 0, where, kByteField));
   g.driver_version = get_string_or(j, "driver_version", "");
   g.runtime_version = get_string_or(j, "runtime_version", "");
   g.compute_capability = get_string_or(j, "compute_capability", "");
-  g.sm_count = int(get_int_or(j, "sm_count", 0, where));
-  g.l2_bytes = size_t(get_int_or(j, "l2_bytes", 0, where));
-  g.sm_clock_mhz = int(get_int_or(j, "sm_clock_mhz", 0, where));
-  g.max_sm_clock_mhz = int(get_int_or(j, "max_sm_clock_mhz", 0, where));
-  g.memory_clock_mhz = int(get_int_or(j, "memory_clock_mhz", 0, where));
+  g.sm_count = int(get_int_or(j, "sm_count", 0, where, kIntField));
+  g.l2_bytes = size_t(get_int_or(j, "l2_bytes", 0, where, kByteField));
+  g.sm_clock_mhz = int(get_int_or(j, "sm_clock_mhz", 0, where, kIntField));
+  g.max_sm_clock_mhz = int(get_int_or(j, "max_sm_clock_mhz", 0, where, kIntField));
+  g.memory_clock_mhz = int(get_int_or(j, "memory_clock_mhz", 0, where, kIntField));
   g.throttle = get_string_or(j, "throttle", "");
   return g;
 }
@@ -382,7 +396,7 @@ void identity_from_json(Row& r, const ojson& j, const std::string& where) {
 // The samples and how they were taken: timing method, cache, noise, warnings.
 void timing_from_json(Row& r, const ojson& j, const std::string& where) {
   if (const ojson& t = field(j, "time_ms", where); !t.is_null()) r.time = time_from_json(t, where + ": time_ms");
-  r.warmup_runs = int(get_int_or(j, "warmup_runs", 0, where));
+  r.warmup_runs = int(get_int_or(j, "warmup_runs", 0, where, kIntField));
   r.timing_method = get_string_or(j, "timing_method", "");
   r.cache = get_string_or(j, "cache", "");
   r.launch_overhead_ms = get_opt_number(j, "launch_overhead_ms", where);
@@ -401,15 +415,15 @@ void memory_from_json(Row& r, const ojson& j, const std::string& where) {
   r.memory.outputs_bytes = get_bytes(j, "outputs_bytes", where);
   r.memory.prepared_bytes = get_bytes(j, "prepared_bytes", where);
   r.memory.scratch_bytes = get_bytes(j, "scratch_bytes", where);
-  r.memory.library_bytes = size_t(get_int_or(j, "library_bytes", 0, where));
+  r.memory.library_bytes = size_t(get_int_or(j, "library_bytes", 0, where, kByteField));
   if (get_bytes(j, "peak_bytes", where) != r.memory.peak_bytes())
     fail_at(where, "peak_bytes is not inputs + outputs + prepared + scratch + library");
-  if (auto m = get_opt_number(j, "measured_peak_bytes", where)) r.measured_peak_bytes = size_t(*m);
+  r.measured_peak_bytes = get_opt_bytes(j, "measured_peak_bytes", where);
   r.measured_peak_source = get_string_or(j, "measured_peak_source", "");
   if (auto it = j.find("memory_agrees"); it != j.end() && it->is_boolean())
     r.memory_agrees = it->get<bool>();
   r.memory_note = get_string_or(j, "memory_note", "");
-  if (auto m = get_opt_number(j, "measured_device_bytes", where)) r.measured_device_bytes = size_t(*m);
+  r.measured_device_bytes = get_opt_bytes(j, "measured_device_bytes", where);
 }
 
 void accuracy_from_json(Row& r, const ojson& j, const std::string& where) {
@@ -482,9 +496,9 @@ Environment environment_from_json(const ojson& j, const std::string& where) {
   Environment e;
   e.host = get_string_or(j, "host", "");
   e.cpu_model = get_string_or(j, "cpu_model", "");
-  e.cpu_cores = int(get_int_or(j, "cpu_cores", 0, where));
-  e.threads_used = int(get_int_or(j, "threads_used", 0, where));
-  e.memory_bytes = size_t(get_int_or(j, "memory_bytes", 0, where));
+  e.cpu_cores = int(get_int_or(j, "cpu_cores", 0, where, kIntField));
+  e.threads_used = int(get_int_or(j, "threads_used", 0, where, kIntField));
+  e.memory_bytes = size_t(get_int_or(j, "memory_bytes", 0, where, kByteField));
   if (auto it = j.find("gpu"); it != j.end() && it->is_object())
     e.gpu = gpu_info_from_json(*it, where + ": gpu");
   e.compiler = get_string_or(j, "compiler", "");
@@ -513,10 +527,13 @@ ResultsFile results_from_json(const ojson& j, const std::string& name) {
   ResultsFile f;
   const ojson& v = field(j, "schema_version", name);
   if (!v.is_number_integer()) fail_at(name, "'schema_version' must be an integer");
-  f.schema_version = v.get<int>();
-  if (f.schema_version < 1 || f.schema_version > kSchemaVersion)
+  const int64_t version = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)
+                              ? INT64_MAX
+                              : v.get<int64_t>();
+  if (version < 1 || version > kSchemaVersion)
     fail_at(name, fmt::format("schema_version {} is not supported (this attnbench reads 1 to {})",
-                          f.schema_version, kSchemaVersion));
+                              v.dump(), kSchemaVersion));
+  f.schema_version = int(version);
   f.tool = get_string_or(j, "tool", "attnbench");
   f.preset = get_string_or(j, "preset", "");
   f.vanilla_kernel = get_string_or(j, "vanilla_kernel", "vanilla_materialized");
@@ -531,13 +548,14 @@ ResultsFile results_from_json(const ojson& j, const std::string& name) {
 }
 
 ResultsFile read_results(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail_at(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  // a folder, FIFO or device is refused without blocking, a huge file before it is read
+  const std::string text =
+      file_io::read_regular(path, file_io::kMaxJsonInputBytes, "a results file");
   ojson j;
   try {
-    j = ojson::parse(in);
+    j = ojson::parse(text);
   } catch (const ojson::parse_error& e) {
-    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", one_line(e.what())));
   }
   return results_from_json(j, path);
 }

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -40,12 +41,9 @@ SweepSpec load_preset(const std::string& name) {
   return spec;
 }
 
-// --threads (at least 1) for OpenMP; the threads the sweep runs with.
-int set_threads(const std::optional<int>& threads) {
-  if (threads) {
-    if (*threads < 1) throw InvalidProblem("--threads must be at least 1");
-    omp_set_num_threads(*threads);
-  }
+// The spec's threads for OpenMP (0: OpenMP's default); the threads the sweep runs with.
+int set_threads(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
   return omp_get_max_threads();
 }
 
@@ -57,6 +55,88 @@ void apply_timing_flags(Timing& t, const SweepArgs& a) {
   if (t.min_reps < 1 || t.max_reps < 1 || t.warmup < 0 || t.min_time_s < 0)
     throw InvalidProblem("--min-reps and --max-reps must be >= 1, --warmup and --min-time >= 0");
   t.max_reps = std::max(t.max_reps, t.min_reps);
+}
+
+// The spec's backends as the names of those it resolves to here ("all": the available ones);
+// a problem names `where`.
+void resolve_names(SweepSpec& spec, const std::string& where) {
+  std::vector<Backend> backends;
+  try {
+    backends = resolve_backends(spec.backends);
+  } catch (const InvalidProblem& e) {
+    fail_at(where, e.what());
+  }
+  spec.backends.clear();
+  for (Backend b : backends) spec.backends.push_back(backend_name(b));
+}
+
+// The sweep a results file stores, as it runs here.
+SweepSpec stored_sweep(const ResultsFile& file, const std::string& path) {
+  if (file.sweep.is_null())
+    fail_at(path, "stores no sweep to replay (written before results files recorded theirs); "
+                  "run the sweep into a new file");
+  SweepSpec spec = parse_sweep(file.sweep, path + ": sweep");
+  resolve_names(spec, path);
+  return spec;
+}
+
+// Each option given that may change a sweep, as it reads ("--axis seq_len=4096"), with a
+// SweepArgs that holds only that option.
+std::vector<std::pair<std::string, SweepArgs>> sweep_changing_options(const SweepArgs& a) {
+  std::vector<std::pair<std::string, SweepArgs>> v;
+  auto add = [&v](const std::string& text, const std::function<void(SweepArgs&)>& set) {
+    SweepArgs one;
+    set(one);
+    v.emplace_back(text, std::move(one));
+  };
+  if (!a.kernels.empty())
+    add("--kernels " + a.kernels, [&](SweepArgs& o) { o.kernels = a.kernels; });
+  for (const auto& x : a.axes) add("--axis " + x, [&](SweepArgs& o) { o.axes = {x}; });
+  if (!a.backend.empty())
+    add("--backend " + a.backend, [&](SweepArgs& o) { o.backend = a.backend; });
+  if (!a.vanilla.empty())
+    add("--vanilla " + a.vanilla, [&](SweepArgs& o) { o.vanilla = a.vanilla; });
+  auto num = [](double x) { return number_text(x); };
+  if (a.min_time)
+    add("--min-time " + num(*a.min_time), [&](SweepArgs& o) { o.min_time = a.min_time; });
+  if (a.min_reps)
+    add("--min-reps " + num(*a.min_reps), [&](SweepArgs& o) { o.min_reps = a.min_reps; });
+  if (a.max_reps)
+    add("--max-reps " + num(*a.max_reps), [&](SweepArgs& o) { o.max_reps = a.max_reps; });
+  if (a.warmup) add("--warmup " + num(*a.warmup), [&](SweepArgs& o) { o.warmup = a.warmup; });
+  if (a.max_point_seconds)
+    add("--max-point-seconds " + num(*a.max_point_seconds),
+        [&](SweepArgs& o) { o.max_point_seconds = a.max_point_seconds; });
+  if (!a.memory_limit.empty())
+    add("--memory-limit " + a.memory_limit, [&](SweepArgs& o) { o.memory_limit = a.memory_limit; });
+  if (a.threads) add("--threads " + num(*a.threads), [&](SweepArgs& o) { o.threads = a.threads; });
+  if (a.warm) add("--warm", [](SweepArgs& o) { o.warm = true; });
+  return v;
+}
+
+// The first option given that changes `stored` on its own, else the preset or sweep file
+// (the base the other options apply to).
+std::string changing_option(const SweepArgs& a, const SweepSpec& stored) {
+  for (const auto& [text, one] : sweep_changing_options(a)) {
+    SweepSpec s = stored;
+    apply_overrides(s, one);
+    resolve_names(s, a.resume);
+    if (!same_sweep(s, stored)) return text;
+  }
+  if (!a.preset.empty()) return "--preset " + a.preset;
+  if (!a.sweep_file.empty()) return "--sweep " + a.sweep_file;
+  return "the options given";
+}
+
+// For --extend's record, when settings (timing, limits, threads, L2 policy) change: which
+// rows they apply to.
+std::string settings_note(const SweepSpec& stored, const SweepSpec& asked) {
+  SweepSpec settings_only = asked;
+  settings_only.groups = stored.groups;
+  settings_only.backends = stored.backends;
+  settings_only.vanilla_kernel = stored.vanilla_kernel;
+  if (same_sweep(settings_only, stored)) return "";
+  return " (settings for the points run from now on; rows already in the file keep theirs)";
 }
 
 // --retries and --max-noise (noise.hpp), checked; --max-noise is part of each row's repro.
@@ -141,16 +221,19 @@ void print_finished(const SweepProgress& p, bool tty) {
 
 }  // namespace
 
-SweepSpec assemble_spec(const SweepArgs& a, const ResultsFile* resumed) {
+SweepSpec assemble_spec(const SweepArgs& a) {
   SweepSpec spec;
   if (!a.preset.empty())
     spec = load_preset(a.preset);
   else if (!a.sweep_file.empty())
     spec = load_sweep_file(a.sweep_file);
-  else if (resumed && std::filesystem::exists(preset_path(resumed->preset)))
-    spec = load_preset(resumed->preset);
   else
     spec = builtin_sweep();
+  apply_overrides(spec, a);
+  return spec;
+}
+
+void apply_overrides(SweepSpec& spec, const SweepArgs& a) {
   if (!a.kernels.empty()) override_kernels(spec, split_list(a.kernels));
   for (const auto& text : a.axes) {
     const auto [name, values] = parse_axis_override(text);
@@ -158,23 +241,50 @@ SweepSpec assemble_spec(const SweepArgs& a, const ResultsFile* resumed) {
   }
   if (!a.backend.empty()) spec.backends = {a.backend};
   if (!a.vanilla.empty()) spec.vanilla_kernel = a.vanilla;
-  return spec;
+  for (auto& [b, t] : spec.timing) apply_timing_flags(t, a);
+  if (a.max_point_seconds) {
+    if (!(*a.max_point_seconds >= 0)) throw InvalidProblem("--max-point-seconds must be >= 0");
+    spec.max_point_seconds = *a.max_point_seconds;
+  }
+  if (a.threads) {
+    if (*a.threads < 1) throw InvalidProblem("--threads must be at least 1");
+    spec.threads = *a.threads;
+  }
+  if (!a.memory_limit.empty()) spec.memory_limit = parse_bytes(a.memory_limit);
+  if (a.warm) spec.cuda_warm = true;
+}
+
+ResumePlan resume_plan(const SweepArgs& a, const ResultsFile& file) {
+  const SweepSpec stored = stored_sweep(file, a.resume);
+  SweepSpec asked = stored;
+  if (!a.preset.empty() || !a.sweep_file.empty())
+    asked = assemble_spec(a);
+  else
+    apply_overrides(asked, a);
+  resolve_names(asked, a.resume);
+  if (same_sweep(asked, stored)) return {stored, ""};
+  const std::string change = describe_change(stored, asked);
+  if (!a.extend)
+    fail_at(a.resume, fmt::format("{} would change the sweep it stores ({}); add --extend to "
+                                  "record the change and run it, or write a new --out",
+                                  changing_option(a, stored), change));
+  if (!file.shard.empty())
+    fail_at(a.resume, fmt::format("holds shard {}; --extend would deal the points to the shards "
+                                  "anew: extend the merged file, or start new shards",
+                                  file.shard));
+  return {extended_sweep(stored, asked), change + settings_note(stored, asked)};
 }
 
 RunOptions run_options(const SweepArgs& a, const SweepSpec& spec, int threads) {
   RunOptions o;
   o.timing = spec.timing;
-  for (auto& [b, t] : o.timing) apply_timing_flags(t, a);
-  o.max_point_seconds = a.max_point_seconds ? *a.max_point_seconds : spec.max_point_seconds;
-  if (o.max_point_seconds < 0) throw InvalidProblem("--max-point-seconds must be >= 0");
+  o.max_point_seconds = spec.max_point_seconds;
   o.threads = threads;
-  o.cuda_warm = a.warm;
-  if (a.warm) o.repro_extra = "--warm";
+  o.cuda_warm = spec.cuda_warm;
+  if (spec.cuda_warm) o.repro_extra = "--warm";
+  o.host_memory_limit = spec.memory_limit;
+  o.device_memory_limit = spec.memory_limit;
   apply_noise_flags(o, a);
-  if (!a.memory_limit.empty()) {
-    o.host_memory_limit = parse_bytes(a.memory_limit);
-    o.device_memory_limit = o.host_memory_limit;
-  }
   return o;
 }
 
@@ -211,12 +321,23 @@ std::string output_path(const SweepArgs& a, const std::string& preset) {
   return !a.resume.empty() ? a.resume : default_out_path(preset);
 }
 
-// The results file this run may write: a regular or a new file, an existing one only when
-// resumed or forced, locked against a second writer for the whole run.
-file_io::RunLock claim_output(const SweepArgs& a, const std::string& out, const std::string& cmdline) {
+// The results file this run may write: a regular or a new file, locked against a second
+// writer for the whole run (waiting up to --wait seconds for one), then an existing one only
+// when resumed or forced (checked once locked: a writer waited for may have created it).
+std::unique_ptr<file_io::RunLock> claim_output(const SweepArgs& a, const std::string& out,
+                                               const std::string& cmdline) {
   file_io::check_output_target(out, a.out.empty() && !a.resume.empty() ? "--resume" : "--out");
+  auto lock = std::make_unique<file_io::RunLock>(out, cmdline, a.wait.value_or(0));
   file_io::check_create_only(out, a.resume, a.force);
-  return file_io::RunLock(out, cmdline);
+  return lock;
+}
+
+// Flags that only make sense together, and --wait's range.
+void check_sweep_flags(const SweepArgs& a) {
+  if (a.extend && a.resume.empty())
+    throw InvalidProblem("--extend needs --resume FILE (it changes the sweep FILE stores)");
+  if (a.wait && !(*a.wait >= 0 && *a.wait <= 1e7))
+    throw InvalidProblem("--wait must be a number of seconds >= 0");
 }
 
 // Temporary files a killed writer of `out` left behind: removed when their writer is gone.
@@ -226,8 +347,20 @@ void clear_leftovers(const std::string& out) {
                t.path, t.pid);
 }
 
+Shard sweep_shard(const SweepArgs& a, const ResultsFile& resumed) {
+  if (!a.shard.empty()) return parse_shard(a.shard);
+  if (a.resume.empty() || resumed.shard.empty()) return {};
+  try {
+    return parse_shard(resumed.shard);
+  } catch (const InvalidProblem&) {
+    fail_at(a.resume, fmt::format("holds shards {} of a merge; resume each shard's own file",
+                                  resumed.shard));
+  }
+}
+
 void start_results_file(ResultsFile& file, const SweepArgs& a, const SweepSpec& expanded,
-                        const Shard& shard, int threads, const std::string& cmdline) {
+                        const Shard& shard, int threads, const std::string& cmdline,
+                        const std::string& change) {
   const Environment now = collect_environment(threads, cmdline);
   file.vanilla_kernel = expanded.vanilla_kernel;
   if (a.resume.empty()) {
@@ -241,12 +374,12 @@ void start_results_file(ResultsFile& file, const SweepArgs& a, const SweepSpec& 
     fail_at(a.resume, fmt::format("holds {}; continue it with {}",
                                   file.shard.empty() ? "a whole sweep" : "shard " + file.shard,
                                   file.shard.empty() ? "no --shard" : "--shard " + file.shard));
-  if (file.sweep.is_null()) file.sweep = to_json(expanded);
+  if (file.sweep.is_null() || !change.empty()) file.sweep = to_json(expanded);
   if (now.cpu_model != file.environment.cpu_model ||
       (now.gpu ? now.gpu->name : "") != (file.environment.gpu ? file.environment.gpu->name : ""))
     fmt::print(stderr, "attnbench: warning: resuming {} on another machine ({} vs {})\n", a.resume,
                now.cpu_model, file.environment.cpu_model);
-  file.environment.resumes.push_back({now.date, cmdline, ""});
+  file.environment.resumes.push_back({now.date, cmdline, change});
 }
 
 void calibrate_for_sweep(ResultsFile& file, RunOptions& o, const std::vector<Backend>& backends,
@@ -264,10 +397,10 @@ void calibrate_for_sweep(ResultsFile& file, RunOptions& o, const std::vector<Bac
     calibrate_gpu_into(file.environment.calibration, a.quiet);
 }
 
-void record_cache_policy(ResultsFile& file, const std::vector<Backend>& backends,
-                         const SweepArgs& a, const std::string& out) {
+void record_cache_policy(ResultsFile& file, const std::vector<Backend>& backends, bool warm,
+                         const std::string& out) {
   if (!has_backend(backends, Backend::cuda)) return;
-  const std::string policy = a.warm ? "warm" : "cold";
+  const std::string policy = warm ? "warm" : "cold";
   std::string& recorded = file.environment.cuda_cache_policy;
   if (!recorded.empty() && recorded != policy)
     fmt::print(stderr, "attnbench: warning: {} was measured with a {} L2, this run is {}\n", out,
@@ -300,22 +433,33 @@ std::string sweep_summary(const ResultsFile& f, size_t ran, double seconds, cons
 }
 
 int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
-  const int threads = set_threads(a.threads);
+  check_sweep_flags(a);
+  std::unique_ptr<file_io::RunLock> lock;
   ResultsFile file;
-  if (!a.resume.empty()) file = read_results(a.resume);
-  const SweepSpec spec = assemble_spec(a, a.resume.empty() ? nullptr : &file);
+  ResumePlan plan;
+  if (a.resume.empty()) {
+    plan.spec = assemble_spec(a);
+  } else {
+    // the file is read once it is ours: a writer waited for may have added rows meanwhile
+    if (!a.dry_run) lock = claim_output(a, output_path(a, ""), cmdline);
+    file = read_results(a.resume);
+    plan = resume_plan(a, file);
+  }
+  const SweepSpec& spec = plan.spec;
+  const int threads = set_threads(spec.threads);
   RunOptions opt = run_options(a, spec, threads);
   const auto backends = resolve_backends(spec.backends);
-  const Shard shard = a.shard.empty() ? Shard{} : parse_shard(a.shard);
+  const Shard shard = sweep_shard(a, file);
   const auto points = points_to_run(spec, backends, shard);
   if (a.dry_run) return print_dry_run(a, spec, opt, points, backends.size(), cmdline);
 
   const std::string out = output_path(a, spec.name);
-  const file_io::RunLock lock = claim_output(a, out, cmdline);
+  if (!lock) lock = claim_output(a, out, cmdline);
   clear_leftovers(out);
-  start_results_file(file, a, expanded_spec(spec, backends, opt), shard, threads, cmdline);
+  start_results_file(file, a, expanded_spec(spec, backends, opt), shard, threads, cmdline,
+                     plan.change);
   calibrate_for_sweep(file, opt, backends, a);
-  record_cache_policy(file, backends, a, out);
+  record_cache_policy(file, backends, spec.cuda_warm, out);
   write_results(out, file);  // fail early on an unwritable path
   opt.interrupted = install_interrupt_handlers();
   noise::warn_if_busy(threads);
@@ -327,8 +471,9 @@ int run_sweep_command(const SweepArgs& a, const std::string& cmdline) {
   write_results(out, file);
   fmt::print("{}\n{}", results_table(file), sweep_summary(file, ran, secs, out));
   if (!opt.interrupted->load()) return 0;
-  fmt::print(stderr, "attnbench: interrupted; every finished row is in {}. Continue with: {} --resume {}\n",
-             out, cmdline, shell_quote(out));
+  fmt::print(stderr, "attnbench: interrupted; every finished row is in {}. Continue with: "
+                     "attnbench sweep --resume {}\n",
+             out, shell_quote(out));
   return 130;
 }
 

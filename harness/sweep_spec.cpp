@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "file_io.hpp"
 #include "text.hpp"
 
 namespace attnbench {
@@ -49,17 +50,17 @@ Timing parse_timing(const ojson& j, Timing t, const std::string& where) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     if (k == "cpu" || k == "cuda") continue;
-    if (!it->is_number()) fail_at(where, fmt::format("timing.{} must be a number", k));
+    const std::string field = fmt::format("{}: timing.{}", where, k);
+    if (!it->is_number()) fail_at(field, "must be a number");
     const double v = it->get<double>();
-    if (v < 0) fail_at(where, fmt::format("timing.{} must be >= 0", k));
     if (k == "warmup")
-      t.warmup = int(v);
+      t.warmup = int(whole_in(v, kWarmupRange, field));
     else if (k == "min_reps")
-      t.min_reps = std::max(1, int(v));
+      t.min_reps = int(whole_in(v, kRepsRange, field));
     else if (k == "max_reps")
-      t.max_reps = std::max(1, int(v));
+      t.max_reps = int(whole_in(v, kRepsRange, field));
     else if (k == "min_time_s")
-      t.min_time_s = v;
+      t.min_time_s = real_in(v, kMinTimeRange, field);
     else
       fail_at(where, fmt::format("timing: unknown key '{}' (known: warmup, min_reps, max_reps, "
                                  "min_time_s, cpu, cuda)",
@@ -104,10 +105,13 @@ AxisList parse_axes(const ojson& j, const std::string& where) {
 
 std::vector<std::string> parse_names(const ojson& j, const char* what, const std::string& where) {
   std::vector<std::string> v;
+  if (j.is_string() && j.get<std::string>().empty())
+    fail_at(where, fmt::format("'{}' is empty", what));
   if (j.is_string()) return {j.get<std::string>()};
   if (!j.is_array()) fail_at(where, fmt::format("'{}' must be a list of names", what));
   for (const auto& x : j) {
     if (!x.is_string()) fail_at(where, fmt::format("'{}' must be a list of names", what));
+    if (x.get<std::string>().empty()) fail_at(where, fmt::format("'{}' holds an empty name", what));
     v.push_back(x.get<std::string>());
   }
   if (v.empty()) fail_at(where, fmt::format("'{}' is empty", what));
@@ -152,6 +156,7 @@ void parse_top_key(SweepSpec& s, TopLevel& top, const std::string& key, const oj
                    const std::string& name) {
   if (key == "name") {
     s.name = parse_string(v, "name", name);
+    if (s.name.empty()) fail_at(name, "'name' is empty");
   } else if (key == "description") {
     s.description = parse_string(v, "description", name);
   } else if (key == "kernels") {
@@ -164,9 +169,21 @@ void parse_top_key(SweepSpec& s, TopLevel& top, const std::string& key, const oj
   } else if (key == "vanilla_kernel") {
     s.vanilla_kernel = parse_string(v, "vanilla_kernel", name);
   } else if (key == "max_point_seconds") {
-    if (!v.is_number() || v.get<double>() < 0)
-      fail_at(name, "'max_point_seconds' must be a number >= 0");
-    s.max_point_seconds = v.get<double>();
+    const std::string field = name + ": max_point_seconds";
+    if (!v.is_number()) fail_at(field, "must be a number");
+    s.max_point_seconds = real_in(v.get<double>(), kPointSecondsRange, field);
+  } else if (key == "threads") {
+    const std::string field = name + ": threads";
+    if (!v.is_number()) fail_at(field, "must be a whole number (0 = every core)");
+    s.threads = int(whole_in(v.get<double>(), IntRange{0, 1 << 20}, field));
+  } else if (key == "memory_limit") {
+    const std::string field = name + ": memory_limit";
+    if (!v.is_number()) fail_at(field, "must be a number of bytes (0 = 80 % of the memory)");
+    s.memory_limit = size_t(whole_in(v.get<double>(), IntRange{0, int64_t(1) << 60}, field));
+  } else if (key == "cuda_cache") {
+    const std::string c = parse_string(v, "cuda_cache", name);
+    if (c != "cold" && c != "warm") fail_at(name, "'cuda_cache' must be \"cold\" or \"warm\"");
+    s.cuda_warm = c == "warm";
   } else if (key == "timing") {
     parse_timing_object(s, v, name);
   } else if (key == "axes") {
@@ -176,7 +193,8 @@ void parse_top_key(SweepSpec& s, TopLevel& top, const std::string& key, const oj
     top.groups = &v;
   } else {
     fail_at(name, fmt::format("unknown key '{}' (known: name, description, kernels, backends, "
-                              "vanilla_kernel, timing, max_point_seconds, axes, groups)",
+                              "vanilla_kernel, timing, max_point_seconds, threads, "
+                              "memory_limit, cuda_cache, axes, groups)",
                               key));
   }
 }
@@ -288,13 +306,12 @@ SweepSpec parse_sweep(const ojson& j, const std::string& name) {
 }
 
 SweepSpec load_sweep_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail_at(path, "cannot open the sweep file");
+  const std::string text = file_io::read_regular(path, file_io::kMaxJsonInputBytes, "a sweep file");
   ojson j;
   try {
-    j = ojson::parse(in, nullptr, true, /*ignore_comments=*/true);
+    j = ojson::parse(text, nullptr, true, /*ignore_comments=*/true);
   } catch (const ojson::parse_error& e) {
-    fail_at(path, fmt::format("not valid JSON ({})", e.what()));
+    fail_at(path, fmt::format("not valid JSON ({})", one_line(e.what())));
   }
   return parse_sweep(j, path);
 }
@@ -324,6 +341,9 @@ ojson to_json(const SweepSpec& s) {
           {"vanilla_kernel", s.vanilla_kernel},
           {"timing", std::move(timing)},
           {"max_point_seconds", s.max_point_seconds},
+          {"threads", s.threads},
+          {"memory_limit", s.memory_limit},
+          {"cuda_cache", s.cuda_warm ? "warm" : "cold"},
           {"groups", std::move(groups)}};
 }
 
@@ -334,8 +354,14 @@ std::pair<std::string, AxisValues> parse_axis_override(const std::string& text) 
     fail_at(where, "expected name=value[,value...], e.g. seq_len=512,1024");
   const std::string name = text.substr(0, eq);
   if (!is_axis(name)) fail_at(where, fmt::format("unknown axis '{}' (known: {})", name, known_axes()));
+  const std::string list = text.substr(eq + 1);
+  if (list.empty())
+    fail_at(where, fmt::format("axis {} has no values (e.g. {}=512,1024)", name, name));
   AxisValues vals;
-  for (const auto& v : split(text.substr(eq + 1), ',')) vals.push_back(axis_value_text(name, v, where));
+  for (const auto& v : split(list, ',')) {
+    if (v.empty()) fail_at(where, fmt::format("axis {}: an empty value in '{}'", name, list));
+    vals.push_back(axis_value_text(name, v, where));
+  }
   check_axis_values(name, vals, where);
   return {name, vals};
 }
@@ -346,6 +372,161 @@ void override_axis(SweepSpec& s, const std::string& axis, const AxisValues& valu
 
 void override_kernels(SweepSpec& s, const std::vector<std::string>& kernels) {
   for (auto& g : s.groups) g.kernels = kernels;
+}
+
+// ---- comparing sweeps ----------------------------------------------------------------------
+
+namespace {
+
+bool same_group(const SweepGroup& a, const SweepGroup& b) {
+  return a.kernels == b.kernels && a.axes == b.axes;
+}
+
+bool has_group(const std::vector<SweepGroup>& groups, const SweepGroup& g) {
+  return std::any_of(groups.begin(), groups.end(),
+                     [&](const SweepGroup& h) { return same_group(g, h); });
+}
+
+// An axis value as a person writes it: true/false, fp16, 4096.
+std::string value_text(const std::string& axis, double v) {
+  if (axis == "causal") return v != 0 ? "true" : "false";
+  if (axis == "precision") return precision_name(static_cast<Precision>(int(v)));
+  return number_text(v);
+}
+
+// "axis seq_len += 4096,8192" for each axis whose values in `asked` some group of `stored`
+// lacks.
+std::vector<std::string> axis_words(const SweepSpec& stored, const SweepSpec& asked) {
+  std::vector<std::string> words;
+  std::vector<std::string> names;
+  for (const auto& g : asked.groups)
+    for (const auto& [name, v] : g.axes)
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  for (const auto& name : names) {
+    std::set<double> had, added;
+    for (const auto& g : stored.groups)
+      if (const AxisValues* v = find_axis(g, name)) had.insert(v->begin(), v->end());
+    for (const auto& g : asked.groups)
+      if (const AxisValues* v = find_axis(g, name))
+        for (double x : *v)
+          if (!had.count(x)) added.insert(x);
+    std::vector<std::string> text;
+    for (double x : added) text.push_back(value_text(name, x));
+    if (!text.empty()) words.push_back(fmt::format("axis {} += {}", name, join(text, ",")));
+  }
+  return words;
+}
+
+// The kernels a spec's groups name ("all": every registered one).
+std::set<std::string> named_kernels(const SweepSpec& s) {
+  std::set<std::string> names;
+  for (const auto& g : s.groups)
+    for (const auto& k : g.kernels)
+      if (k == "all") {
+        for (const auto& r : Registry::instance().names()) names.insert(r);
+      } else {
+        names.insert(k);
+      }
+  return names;
+}
+
+// "kernels += hydra" for the kernels `asked` names that `stored` does not.
+std::vector<std::string> kernel_words(const SweepSpec& stored, const SweepSpec& asked) {
+  const std::set<std::string> had = named_kernels(stored);
+  std::vector<std::string> added;
+  for (const auto& k : named_kernels(asked))
+    if (!had.count(k)) added.push_back(k);
+  if (added.empty()) return {};
+  return {"kernels += " + join(added, ",")};
+}
+
+// The timing fields that differ on the backends `asked` runs: "timing cpu min_time_s 0.005 -> 0.1".
+std::vector<std::string> timing_words(const SweepSpec& stored, const SweepSpec& asked) {
+  std::vector<std::string> words;
+  for (const auto& [b, t] : asked.timing) {
+    const std::string name = backend_name(b);
+    if (std::find(asked.backends.begin(), asked.backends.end(), name) == asked.backends.end())
+      continue;  // not run
+    const auto it = stored.timing.find(b);
+    const Timing old = it == stored.timing.end() ? default_timing(b) : it->second;
+    const ojson o = to_json(old), n = to_json(t);
+    for (auto f = n.begin(); f != n.end(); ++f)
+      if (o[f.key()] != *f)
+        words.push_back(fmt::format("timing {} {} {} -> {}", name, f.key(),
+                                    number_text(o[f.key()].get<double>()),
+                                    number_text(f->get<double>())));
+  }
+  return words;
+}
+
+std::string threads_text(int t) { return t > 0 ? std::to_string(t) : "every core"; }
+std::string memory_text(size_t b) { return b > 0 ? format_bytes(double(b)) : "80 % of memory"; }
+
+// The run settings that differ (timing, limits, threads, L2), each "name old -> new".
+std::vector<std::string> setting_words(const SweepSpec& stored, const SweepSpec& asked) {
+  std::vector<std::string> w = timing_words(stored, asked);
+  if (stored.max_point_seconds != asked.max_point_seconds)
+    w.push_back(fmt::format("max_point_seconds {} -> {}", number_text(stored.max_point_seconds),
+                            number_text(asked.max_point_seconds)));
+  if (stored.threads != asked.threads)
+    w.push_back(fmt::format("threads {} -> {}", threads_text(stored.threads),
+                            threads_text(asked.threads)));
+  if (stored.memory_limit != asked.memory_limit)
+    w.push_back(fmt::format("memory limit {} -> {}", memory_text(stored.memory_limit),
+                            memory_text(asked.memory_limit)));
+  if (stored.cuda_warm != asked.cuda_warm)
+    w.push_back(fmt::format("cuda_cache {} -> {}", stored.cuda_warm ? "warm" : "cold",
+                            asked.cuda_warm ? "warm" : "cold"));
+  return w;
+}
+
+}  // namespace
+
+bool same_sweep(const SweepSpec& a, const SweepSpec& b) {
+  ojson x = to_json(a), y = to_json(b);
+  for (const char* k : {"name", "description"}) x.erase(k), y.erase(k);
+  return x == y;
+}
+
+std::string describe_change(const SweepSpec& stored, const SweepSpec& asked) {
+  std::vector<std::string> w = axis_words(stored, asked);
+  for (auto& k : kernel_words(stored, asked)) w.push_back(std::move(k));
+  const bool new_groups =
+      std::any_of(asked.groups.begin(), asked.groups.end(),
+                  [&](const SweepGroup& g) { return !has_group(stored.groups, g); });
+  if (w.empty() && new_groups) w.push_back("groups += the sweep's groups as given");
+  for (const auto& b : asked.backends)
+    if (std::find(stored.backends.begin(), stored.backends.end(), b) == stored.backends.end())
+      w.push_back("backends += " + b);
+  if (stored.vanilla_kernel != asked.vanilla_kernel)
+    w.push_back(
+        fmt::format("vanilla kernel {} -> {}", stored.vanilla_kernel, asked.vanilla_kernel));
+  const auto settings = setting_words(stored, asked);
+  w.insert(w.end(), settings.begin(), settings.end());
+  return join(w, "; ");
+}
+
+SweepSpec extended_sweep(const SweepSpec& stored, const SweepSpec& asked) {
+  SweepSpec s = asked;
+  s.name = stored.name;
+  s.description = stored.description;
+  s.source = stored.source;
+  s.backends = stored.backends;
+  for (const auto& b : asked.backends)
+    if (std::find(s.backends.begin(), s.backends.end(), b) == s.backends.end())
+      s.backends.push_back(b);
+  s.groups = stored.groups;
+  for (SweepGroup g : asked.groups) {
+    if (has_group(s.groups, g)) continue;
+    const std::string base = g.name;
+    auto taken = [&](const std::string& n) {
+      return std::any_of(s.groups.begin(), s.groups.end(),
+                         [&](const SweepGroup& h) { return h.name == n; });
+    };
+    for (int i = 1; taken(g.name); ++i) g.name = fmt::format("{}+{}", base, i);
+    s.groups.push_back(std::move(g));
+  }
+  return s;
 }
 
 // ---- expansion -----------------------------------------------------------------------------

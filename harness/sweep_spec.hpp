@@ -10,6 +10,7 @@
 
 #include "backend.hpp"
 #include "results.hpp"
+#include "text.hpp"
 
 namespace attnbench {
 
@@ -20,6 +21,11 @@ struct Timing {
   int max_reps = 1000;      // never more samples than this
 };
 Timing default_timing(Backend b);
+// What the timing fields and the time limit accept, in a sweep file and on the command line.
+inline const IntRange kWarmupRange{0, 1000000};
+inline const IntRange kRepsRange{1, 1000000};            // min_reps and max_reps
+inline const RealRange kMinTimeRange{0, 86400};          // seconds: up to a day per point
+inline const RealRange kPointSecondsRange{0, 604800};    // max_point_seconds: up to a week
 ojson to_json(const Timing& t);
 
 // Axes: the shape axes every kernel reads (problem.hpp, shape_axes()), and every method
@@ -42,6 +48,13 @@ struct SweepSpec {
   std::map<Backend, Timing> timing = {{Backend::cpu, default_timing(Backend::cpu)},
                                       {Backend::cuda, default_timing(Backend::cuda)}};
   double max_point_seconds = 60;             // 0 = no limit
+  // How the points run, as given (--threads, --memory-limit, --warm), so that --resume
+  // replays them: cpu threads (0 = every core), the memory limit in bytes for host and device
+  // (0 = 80 % of each one's memory), and cuda's L2 between samples (file key "cuda_cache":
+  // "cold", flushed, or "warm").
+  int threads = 0;
+  size_t memory_limit = 0;
+  bool cuda_warm = false;
   std::vector<SweepGroup> groups;            // at least one
 };
 
@@ -58,9 +71,22 @@ std::string preset_path(const std::string& name);
 std::vector<std::string> preset_names();
 
 // The spec as a sweep file (name, description, backends, vanilla_kernel, timing per backend,
-// max_point_seconds, groups with their kernels and axes): what a results file records as its
-// `sweep`. parse_sweep reads it back to the same spec (`source` aside).
+// max_point_seconds, threads, memory_limit, cuda_cache, groups with their kernels and axes):
+// what a results file records as its `sweep`. parse_sweep reads it back to the same spec
+// (`source` aside).
 ojson to_json(const SweepSpec& s);
+
+// ---- comparing sweeps (sweep --resume, --extend) ----
+// The two specs run the same points the same way: everything but name, description and
+// source is equal (backends compared as written: resolve them first).
+bool same_sweep(const SweepSpec& a, const SweepSpec& b);
+// What `asked` changes in `stored`, in words: "axis seq_len += 4096; kernels += hydra;
+// backends += cuda; timing cpu min_time_s 0.005 -> 0.1; ..." ("" when nothing does).
+std::string describe_change(const SweepSpec& stored, const SweepSpec& asked);
+// `stored` extended by `asked`: asked's groups that stored lacks are added (renamed when their
+// name is taken), so every point of either runs; the backends are joined; the vanilla kernel,
+// timing, time limit, threads, memory limit and L2 policy become asked's.
+SweepSpec extended_sweep(const SweepSpec& stored, const SweepSpec& asked);
 
 // "seq_len=512,1024" -> ("seq_len", {512, 1024}); throws InvalidProblem on an unknown axis or
 // a bad value (negative, zero length, not a number).

@@ -27,7 +27,13 @@ ResultsFile full_file() {
   e.cpu_cores = 12;
   e.threads_used = 6;
   e.memory_bytes = 123456789012;
-  e.gpu = GpuInfo{"Test GPU", 80000000000, "550.1", "12.4", "9.0"};
+  GpuInfo gpu;
+  gpu.name = "Test GPU";
+  gpu.memory_bytes = 80000000000;
+  gpu.driver_version = "550.1";
+  gpu.runtime_version = "12.4";
+  gpu.compute_capability = "9.0";
+  e.gpu = gpu;
   e.compiler = "GNU 12.2.0";
   e.cxx_flags = "-O3";
   e.build_type = "Release";

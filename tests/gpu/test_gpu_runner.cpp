@@ -3,6 +3,8 @@
 // high-water mark reset between points, and the cache flush; graph capture and its fallback,
 // the launch overhead, the device memory counter catching an allocation outside the pool, 16-bit
 // storage, and the GPU calibration. Runs only with a CUDA device.
+// Without the CUDA backend it compiles to nothing (gpu_main.cpp then reports Skipped).
+#if defined(ATTNBENCH_HAVE_CUDA)
 #include <catch2/catch.hpp>
 
 #include <cuda_runtime.h>
@@ -244,3 +246,4 @@ TEST_CASE("the GPU calibration measures every precision's GEMM rate and the copy
 }
 
 }  // namespace attnbench::testing
+#endif  // ATTNBENCH_HAVE_CUDA

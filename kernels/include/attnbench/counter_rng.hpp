@@ -8,7 +8,7 @@
 // derivation is frozen: changing one would change the harness's seeded inputs, Performer's
 // projections or Reformer's rotations bit for bit (and with them every stored correctness
 // figure). tests/test_counter_rng.cpp pins all three.
-//   inputs     the harness's seeded inputs (harness/inputs.cpp counter_uniform/_normal)
+//   inputs     the harness's seeded inputs (harness/inputs.hpp counter_uniform/_normal)
 //   performer  random_features.hpp, FAVOR+'s projections
 //   reformer   sparse_random.hpp, Reformer's rotations
 #pragma once

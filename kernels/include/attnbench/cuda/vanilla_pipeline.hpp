@@ -3,7 +3,7 @@
 // tests/test_cuda_tiling.cpp runs them on the CPU with an emulated cuBLAS.
 //   vanilla_materialized  S = scale Q K^T for all sequences in one strided-batched product, the
 //                         row softmax in place (row_softmax.hpp), O = P V. Every precision
-//                         (docs/methods.md section 5): tf32 runs both products on TF32 tensor
+//                         (docs/methods.md section 0.3): tf32 runs both products on TF32 tensor
 //                         cores; bf16 / fp16 read 16-bit q, k, v, keep the scores and the
 //                         softmax in float32, store the probabilities rounded to the 16-bit
 //                         type in a second buffer for P V, and write a 16-bit output.
