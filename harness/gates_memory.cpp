@@ -48,6 +48,7 @@ MemoryRun measure_memory(const std::vector<Point>& points, int threads, const st
   o.timing[Backend::cpu] = Timing{1, 1, 0.0, 1};  // one warm-up and one run: memory, not time
   o.max_point_seconds = 0;
   o.threads = threads;
+  o.retries = 0;  // one timed run: nothing to re-measure
   auto runner = make_cpu_runner();
   // first OpenMP region and OpenBLAS call of the process, outside every measured point
   if (!points.empty()) run_point(points.front(), o, {}, *runner);
@@ -62,6 +63,9 @@ MemoryRun measure_memory(const std::vector<Point>& points, int threads, const st
     r.gflops_per_s.reset();
     r.point_seconds = r.check_seconds = 0;
     r.warmup_runs = 0;
+    r.noise.reset();
+    r.noisy = false;
+    std::erase_if(r.warnings, [](const std::string& w) { return w.rfind("noisy", 0) == 0; });
     now.results.rows.push_back(std::move(r));
   }
   return now;
