@@ -25,11 +25,14 @@
 #include "npy.hpp"
 #include "results.hpp"
 #include "text.hpp"
+#include "scratch_files.hpp"
 
 using namespace attnbench;
 namespace fs = std::filesystem;
 
 namespace {
+
+using attnbench::testing::slurp;
 
 fs::path tool_path(const std::string& tool) {
   std::error_code ec;
@@ -41,13 +44,6 @@ struct Ran {
   int status = -1;
   std::string err;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // `tool` with `args` (each one shell word), stdin from /dev/null, at most 60 s.
 Ran run_tool(const std::string& tool, const std::vector<std::string>& args, const fs::path& dir) {

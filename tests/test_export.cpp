@@ -13,10 +13,13 @@
 #include "kernel_testing.hpp"
 #include "npy.hpp"
 #include "sysinfo.hpp"
+#include "scratch_files.hpp"
 
 using namespace attnbench;
 
 namespace {
+
+using attnbench::testing::slurp;
 
 namespace fs = std::filesystem;
 
@@ -26,17 +29,10 @@ fs::path fresh_dir(const std::string& name) {
   return d;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // reference.npy is float64, which npy::read refuses: check its header, take the data from
 // the end of the file.
 std::vector<double> read_reference(const fs::path& p, int64_t rows, int64_t dh) {
-  const std::string bytes = read_text(p);
+  const std::string bytes = slurp(p);
   REQUIRE(bytes.find("'descr': '<f8'") != std::string::npos);
   REQUIRE(bytes.find(npy::shape_str({rows, dh})) != std::string::npos);
   std::vector<double> v(size_t(rows * dh));
@@ -99,7 +95,7 @@ TEST_CASE("export writes eval's inputs and a float64 reference the kernel agrees
       const testing::RunResult out = testing::run_guarded(k, p, loaded.inputs);
       CHECK(rel_l2_rows(p, out.out.data(), rows, ref.data()) < 1e-5);
 
-      const ojson point = ojson::parse(read_text(dir / "point.json"));
+      const ojson point = ojson::parse(slurp(dir / "point.json"));
       CHECK(point["kernel"] == c.kernel);
       CHECK(point["flops"].get<double>() == k.flops(p));
       CHECK(point["axes"] == axes_json(p));

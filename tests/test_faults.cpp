@@ -25,11 +25,14 @@
 #include "results.hpp"
 #include "sweep_command.hpp"
 #include "text.hpp"
+#include "scratch_files.hpp"
 
 using namespace attnbench;
 namespace fs = std::filesystem;
 
 namespace {
+
+using attnbench::testing::slurp;
 
 fs::path tool() {
   std::error_code ec;
@@ -37,20 +40,7 @@ fs::path tool() {
   return ec ? fs::path() : self.parent_path() / "attnbench";
 }
 
-fs::path fresh_dir(const std::string& name) {
-  const auto d =
-      fs::temp_directory_path() / "attnbench_test_faults" / (name + "." + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+fs::path fresh_dir(const std::string& name) { return testing::scratch_dir("test_faults", name); }
 
 size_t lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
 

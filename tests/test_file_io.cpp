@@ -17,26 +17,16 @@
 
 #include "attnbench/problem.hpp"
 #include "file_io.hpp"
+#include "scratch_files.hpp"
 
 using namespace attnbench;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const auto d = fs::temp_directory_path() / "attnbench_test_file_io" /
-                 (name + "." + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using attnbench::testing::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+fs::path fresh_dir(const std::string& name) { return testing::scratch_dir("test_file_io", name); }
 
 void put(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 

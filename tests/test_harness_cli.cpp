@@ -15,11 +15,14 @@
 #include "file_io.hpp"
 #include "npy.hpp"
 #include "results.hpp"
+#include "scratch_files.hpp"
 
 using namespace attnbench;
 namespace fs = std::filesystem;
 
 namespace {
+
+using attnbench::testing::slurp;
 
 fs::path tool() {
   std::error_code ec;
@@ -55,19 +58,7 @@ constexpr const char* kPeakSource = "counting_allocator";
 constexpr const char* kPeakSource = "heap";
 #endif
 
-fs::path fresh_dir(const std::string& name) {
-  const auto d = fs::temp_directory_path() / "attnbench_test_cli" / (name + "." + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+fs::path fresh_dir(const std::string& name) { return testing::scratch_dir("test_cli", name); }
 
 // A one-point sweep of tiny sizes (the caller adds --out and more).
 const std::string kTinySweep = "sweep --kernels vanilla_materialized --axis seq_len=16 --axis head_dim=8 "

@@ -10,6 +10,7 @@
 #include "eval.hpp"
 #include "kernel_testing.hpp"
 #include "npy.hpp"
+#include "scratch_files.hpp"
 
 using namespace attnbench;
 
@@ -17,12 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
-  const auto d = fs::temp_directory_path() / "attnbench_test_eval" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return testing::scratch_dir("test_eval", name); }
 
 // Writes a kernel's inputs as the .npy files eval reads.
 void write_inputs(const fs::path& dir, const Problem& p, const HostInputs& in, bool codes_int64 = false) {
