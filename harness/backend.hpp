@@ -40,6 +40,20 @@ struct MemoryFigures {
   }
 };
 
+// What a kernel declares for a point, by owner: its inputs and output as the harness holds
+// them and its workspace query (library_bytes 0: a runner adds what its library keeps). The
+// runners and the row of a skipped point take it from here. Inline: the portable work-gate
+// build links the cpu runner without the rest of the harness.
+inline MemoryFigures declared_memory(const Kernel& k, const Problem& p) {
+  const WorkspaceSize ws = k.workspace(p);
+  MemoryFigures m;
+  m.inputs_bytes = input_sizes(p, k.info().inputs).bytes();
+  m.outputs_bytes = output_bytes(p);
+  m.prepared_bytes = ws.prepared_bytes;
+  m.scratch_bytes = ws.scratch_bytes;
+  return m;
+}
+
 // How a runner measured its point, for the row (docs/measurement.md sections 3 and 4).
 struct RunNotes {
   std::string timing_method;                    // steady_clock | cuda_graph | cuda_events

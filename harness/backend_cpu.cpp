@@ -59,12 +59,7 @@ class CpuRunner final : public BackendRunner {
                                        backend_name(k.info().backend)));
     k.validate(p);
     k.validate_inputs(p, in.view());
-    const WorkspaceSize ws = k.workspace(p);
-    mem_ = {};
-    mem_.inputs_bytes = input_sizes(p, k.info().inputs).bytes();
-    mem_.outputs_bytes = output_bytes(p);
-    mem_.prepared_bytes = ws.prepared_bytes;
-    mem_.scratch_bytes = ws.scratch_bytes;
+    mem_ = declared_memory(k, p);
 
     heap::reset_heap_peak();
     heap::reset_counted_peak();
@@ -80,8 +75,8 @@ class CpuRunner final : public BackendRunner {
       probs_ = copy_of(in.probs);
       conv_ = copy_of(in.conv);
       out_ = CpuBuffer(mem_.outputs_bytes);
-      prepared_ = CpuBuffer(ws.prepared_bytes);
-      scratch_ = CpuBuffer(ws.scratch_bytes);
+      prepared_ = CpuBuffer(mem_.prepared_bytes);
+      scratch_ = CpuBuffer(mem_.scratch_bytes);
     } catch (const std::bad_alloc&) {
       const size_t need = mem_.peak_bytes();
       teardown();

@@ -285,12 +285,7 @@ class CudaRunner final : public BackendRunner {
 // workspace query, and the cuBLAS workspace as library memory for every kernel that calls
 // cuBLAS (the same amount whatever the kernel; 0 for the others).
 void CudaRunner::declare_memory(const Kernel& k, const Problem& p) {
-  const WorkspaceSize ws = k.workspace(p);
-  mem_ = {};
-  mem_.inputs_bytes = input_sizes(p, k.info().inputs).bytes();
-  mem_.outputs_bytes = output_bytes(p);
-  mem_.prepared_bytes = ws.prepared_bytes;
-  mem_.scratch_bytes = ws.scratch_bytes;
+  mem_ = declared_memory(k, p);
   mem_.library_bytes = k.uses_cublas(p) ? cublas_workspace_bytes(dev_.cc_major) : 0;
 }
 

@@ -65,11 +65,7 @@ Row finish(Row& row, const PointRun& run, const char* status, std::string reason
 void record_query(Row& row, const Point& pt) {
   const Kernel& k = *pt.kernel;
   const Problem& p = pt.problem;
-  const WorkspaceSize ws = k.workspace(p);
-  row.memory.inputs_bytes = input_sizes(p, k.info().inputs).bytes();
-  row.memory.outputs_bytes = output_bytes(p);
-  row.memory.prepared_bytes = ws.prepared_bytes;
-  row.memory.scratch_bytes = ws.scratch_bytes;
+  row.memory = declared_memory(k, p);
   row.flops = k.flops(p);
   row.min_bytes = k.min_bytes(p);
 }
