@@ -36,6 +36,21 @@ const int64_t kHeadDims[] = {8, 33, 64};
 constexpr int64_t kFullCheckRows = 2048;
 constexpr int64_t kSampleRows = 160;
 
+// The outputs of two runs of the point set up in `runner`, the second after a cache flush
+// (a kernel must give the same bits again, whatever its first run left behind).
+struct TwoRuns {
+  std::vector<float> first, again;
+};
+TwoRuns run_twice(BackendRunner& runner) {
+  TwoRuns r;
+  runner.run_once_ms();
+  r.first = runner.output();
+  runner.flush_cache();
+  runner.run_once_ms();
+  r.again = runner.output();
+  return r;
+}
+
 std::string param_string(const Kernel& k, const Problem& p) {
   std::vector<std::string> names;
   for (const auto& ps : k.info().params) names.push_back(ps.name);
@@ -55,11 +70,9 @@ void check_point(BackendRunner& runner, const Kernel& k, const Problem& p, Worst
   HostInputs in = make_inputs(p, k.info().inputs, p.seed);
   if (tweak) tweak(in);
   runner.setup(k, p, in);
-  runner.run_once_ms();
-  const std::vector<float> out = runner.output();
-  runner.flush_cache();
-  runner.run_once_ms();
-  const std::vector<float> again = runner.output();
+  const TwoRuns runs = run_twice(runner);
+  const std::vector<float>& out = runs.first;
+  const std::vector<float>& again = runs.again;
   const MemoryFigures mem = runner.memory();
   const size_t measured = runner.measured_peak_bytes();
   runner.teardown();
@@ -238,11 +251,9 @@ void check_precision_point(BackendRunner& runner, const Kernel& k, const Problem
   INFO(k.info().name << " (cuda) " << where);
   const HostInputs in = make_inputs(p, k.info().inputs, p.seed);
   runner.setup(k, p, in);
-  runner.run_once_ms();
-  const std::vector<float> out = runner.output();
-  runner.flush_cache();
-  runner.run_once_ms();
-  const std::vector<float> again = runner.output();
+  const TwoRuns runs = run_twice(runner);
+  const std::vector<float>& out = runs.first;
+  const std::vector<float>& again = runs.again;
   CHECK(runner.measured_peak_bytes() >= runner.memory().peak_bytes());
   runner.teardown();
   size_t bad = 0;
